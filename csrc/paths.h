@@ -1,0 +1,13 @@
+/* One entry per CPU path; dispatch.c picks among them. */
+#ifndef MYDROPOUT_PATHS_H
+#define MYDROPOUT_PATHS_H
+
+#include "mydropout.h"
+
+typedef void (*mydropout_kernel)(mydropout_dtype dtype, const void *x, void *y, int64_t n,
+                                 const mydropout_params *params);
+
+void mydropout_scalar(mydropout_dtype dtype, const void *x, void *y, int64_t n,
+                      const mydropout_params *params);
+
+#endif

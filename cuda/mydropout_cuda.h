@@ -1,0 +1,31 @@
+/* The CUDA dropout kernels: raw device pointers, counts and a stream, nothing of torch. */
+#ifndef MYDROPOUT_CUDA_H
+#define MYDROPOUT_CUDA_H
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "mydropout.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* y[k] = dropout(x[k]) for k < n, as mydropout_cpu does, on `stream`. The seed and offset come
+ * from prm, or, when state is not NULL, from state[0] and state[1] in device memory, read when
+ * the kernel runs (so a CUDA graph replays with whatever the state holds then). */
+cudaError_t mydropout_cuda(mydropout_dtype dtype, const void *x, void *y, int64_t n,
+                           const mydropout_params *prm, const int64_t *state,
+                           cudaStream_t stream);
+
+/* Writes (seed, offset) into state[0..1] on the device: seed = *seed_ptr or seed, offset =
+ * *offset_ptr + offset or offset, pointers read when the kernel runs (graph capture). */
+cudaError_t mydropout_cuda_store_state(int64_t *state, const int64_t *seed_ptr,
+                                       const int64_t *offset_ptr, uint64_t seed,
+                                       uint64_t offset, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

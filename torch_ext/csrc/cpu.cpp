@@ -1,0 +1,67 @@
+// CPU: the C kernels of csrc/ on torch's intra-op threads, and the state drawn from the CPU
+// generator.
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "dropout.h"
+
+namespace torch_ext {
+namespace {
+
+// Threads split the tensor at multiples of 64 elements (16 Philox blocks), so each SIMD path
+// starts its chunks on a block boundary; the mask depends on the element index alone, so the
+// result is the same for any split.
+constexpr int64_t kUnit = 64;
+// About 32K elements per thread at least: below that, waking a thread costs more than it saves.
+constexpr int64_t kGrainUnits = 512;
+
+void run_cpu(const at::Tensor &src, const at::Tensor &dst, mydropout_params prm,
+             const at::Tensor &state) {
+  read_state(state, prm);
+  const mydropout_dtype dtype = kernel_dtype(dst);
+  const int64_t n = dst.numel(), width = dst.element_size();
+  const char *x = static_cast<const char *>(src.const_data_ptr());
+  char *y = static_cast<char *>(dst.mutable_data_ptr());
+  at::parallel_for(0, (n + kUnit - 1) / kUnit, kGrainUnits, [&](int64_t begin, int64_t end) {
+    const int64_t lo = begin * kUnit, hi = std::min(n, end * kUnit);
+    mydropout_params part = prm;
+    part.first_index += static_cast<uint64_t>(lo);
+    mydropout_cpu(dtype, x + lo * width, y + lo * width, hi - lo, &part);
+  });
+}
+
+at::Tensor philox_state_cpu(const at::Tensor &input, std::optional<at::Generator> generator) {
+  auto *gen = at::get_generator_or_default<at::CPUGeneratorImpl>(
+      generator, at::detail::getDefaultCPUGenerator());
+  uint64_t seed, offset;
+  {
+    std::lock_guard<std::mutex> lock(gen->mutex_);
+    seed = gen->random64();
+    offset = gen->random64();
+  }
+  return make_state(seed, offset, input.options().device(at::kCPU));
+}
+
+at::Tensor mydropout_cpu_op(const at::Tensor &input, double p, const at::Tensor &state,
+                            int64_t first_index) {
+  return dropout(input, p, state, first_index, run_cpu);
+}
+
+void mydropout_cpu_inplace(const at::Tensor &input, double p, const at::Tensor &state,
+                           int64_t first_index) {
+  dropout_(input, p, state, first_index, run_cpu);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(torch_ext, CPU, m) {
+  m.impl("philox_state", &philox_state_cpu);
+  m.impl("mydropout", &mydropout_cpu_op);
+  m.impl("mydropout_", &mydropout_cpu_inplace);
+}
+
+}  // namespace torch_ext

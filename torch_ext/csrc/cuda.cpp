@@ -1,0 +1,75 @@
+// CUDA: the kernels of cuda/ on the current stream, and the state drawn from torch's CUDA
+// generator through philox_cuda_state, which stays right under CUDA graph capture.
+#include <c10/cuda/CUDAStream.h>
+#include <ATen/cuda/CUDAGeneratorImpl.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <mutex>
+
+#include "dropout.h"
+#include "mydropout_cuda.h"
+
+namespace torch_ext {
+namespace {
+
+void run_cuda(const at::Tensor &src, const at::Tensor &dst, mydropout_params prm,
+              const at::Tensor &state) {
+  const at::Tensor device_state = state.is_cpu() ? at::Tensor() : state.contiguous();
+  const int64_t *state_on_device = nullptr;
+  if (device_state.defined()) {
+    state_on_device = device_state.const_data_ptr<int64_t>();
+  } else {
+    read_state(state, prm);
+  }
+  C10_CUDA_CHECK(mydropout_cuda(kernel_dtype(dst), src.const_data_ptr(),
+                                dst.mutable_data_ptr(), dst.numel(), &prm, state_on_device,
+                                c10::cuda::getCurrentCUDAStream()));
+}
+
+at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generator> generator) {
+  const c10::cuda::CUDAGuard guard(input.device());
+  auto *gen = at::get_generator_or_default<at::CUDAGeneratorImpl>(
+      generator, at::cuda::detail::getDefaultCUDAGenerator(input.device().index()));
+  at::PhiloxCudaState philox;
+  {
+    std::lock_guard<std::mutex> lock(gen->mutex_);
+    // Each call takes its own offset; 4 keeps the generator's offsets the multiples of 4
+    // that torch's other kernels expect.
+    philox = gen->philox_cuda_state(4);
+  }
+  at::Tensor state = at::empty({2}, input.options().dtype(at::kLong));
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  if (philox.captured_) {
+    C10_CUDA_CHECK(mydropout_cuda_store_state(state.data_ptr<int64_t>(), philox.seed_.ptr,
+                                              philox.offset_.ptr, 0,
+                                              philox.offset_intragraph_, stream));
+  } else {
+    C10_CUDA_CHECK(mydropout_cuda_store_state(state.data_ptr<int64_t>(), nullptr, nullptr,
+                                              philox.seed_.val, philox.offset_.val, stream));
+  }
+  return state;
+}
+
+at::Tensor mydropout_cuda_op(const at::Tensor &input, double p, const at::Tensor &state,
+                             int64_t first_index) {
+  const c10::cuda::CUDAGuard guard(input.device());
+  return dropout(input, p, state, first_index, run_cuda);
+}
+
+void mydropout_cuda_inplace(const at::Tensor &input, double p, const at::Tensor &state,
+                            int64_t first_index) {
+  const c10::cuda::CUDAGuard guard(input.device());
+  dropout_(input, p, state, first_index, run_cuda);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(torch_ext, CUDA, m) {
+  m.impl("philox_state", &philox_state_cuda);
+  m.impl("mydropout", &mydropout_cuda_op);
+  m.impl("mydropout_", &mydropout_cuda_inplace);
+}
+
+}  // namespace torch_ext

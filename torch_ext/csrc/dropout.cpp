@@ -1,0 +1,90 @@
+#include "dropout.h"
+
+#include <ATen/MemoryOverlap.h>
+
+#include <limits>
+
+namespace torch_ext {
+
+mydropout_dtype kernel_dtype(const at::Tensor &t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return MYDROPOUT_F32;
+    case at::kDouble: return MYDROPOUT_F64;
+    case at::kHalf: return MYDROPOUT_F16;
+    case at::kBFloat16: return MYDROPOUT_BF16;
+    default:
+      TORCH_CHECK_TYPE(false, "mydropout: expected a float16, bfloat16, float32 or float64 "
+                       "tensor, but got ", t.scalar_type());
+  }
+}
+
+static void check_args(const at::Tensor &input, double p, const at::Tensor &state,
+                       int64_t first_index) {
+  TORCH_CHECK_VALUE(p >= 0.0 && p <= 1.0,
+                    "dropout probability has to be between 0 and 1, but got ", p);
+  TORCH_CHECK(input.layout() == at::kStrided, "mydropout: expected a strided (dense) tensor, "
+              "but got layout ", input.layout());
+  kernel_dtype(input);
+  TORCH_CHECK(state.layout() == at::kStrided && state.scalar_type() == at::kLong &&
+                  state.dim() == 1 && state.size(0) == 2,
+              "mydropout: state must be an int64 tensor of two elements (seed, offset), as "
+              "philox_state returns, but got ", state.scalar_type(), " of shape ",
+              state.sizes());
+  TORCH_CHECK(state.is_cpu() || state.device() == input.device(),
+              "mydropout: state must be on the CPU or on the input's device (", input.device(),
+              "), but is on ", state.device());
+  TORCH_CHECK_VALUE(first_index >= 0 &&
+                        first_index <= std::numeric_limits<int64_t>::max() - input.numel(),
+                    "mydropout: first_index must be in [0, 2**63 - numel], but got ",
+                    first_index);
+}
+
+static mydropout_params params(double p, int64_t first_index) {
+  return mydropout_params_make(p, 0, 0, static_cast<uint64_t>(first_index));
+}
+
+at::Tensor dropout(const at::Tensor &input, double p, const at::Tensor &state,
+                   int64_t first_index, KernelRunner run) {
+  check_args(input, p, state, first_index);
+  // The contract's layout; for a non-overlapping dense input it has the input's strides, so
+  // both walk memory in the same element order.
+  at::Tensor out = at::empty_like(input);
+  if (out.numel() == 0) return out;
+  if (input.is_non_overlapping_and_dense()) {
+    run(input, out, params(p, first_index), state);
+  } else {
+    out.copy_(input);
+    run(out, out, params(p, first_index), state);
+  }
+  return out;
+}
+
+void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_t first_index,
+              KernelRunner run) {
+  check_args(input, p, state, first_index);
+  TORCH_CHECK(at::has_internal_overlap(input) != at::MemOverlap::Yes,
+              "mydropout: in-place dropout of a tensor whose elements share memory (an "
+              "expanded tensor, say) is not supported; clone it first");
+  if (input.numel() == 0) return;
+  if (input.is_non_overlapping_and_dense()) {
+    run(input, input, params(p, first_index), state);
+  } else {
+    input.copy_(dropout(input, p, state, first_index, run));
+  }
+}
+
+void read_state(const at::Tensor &state, mydropout_params &prm) {
+  auto s = state.accessor<int64_t, 1>();
+  prm.seed = static_cast<uint64_t>(s[0]);
+  prm.offset = static_cast<uint64_t>(s[1]);
+}
+
+at::Tensor make_state(uint64_t seed, uint64_t offset, const at::TensorOptions &options) {
+  at::Tensor state = at::empty({2}, options.dtype(at::kLong));
+  int64_t *s = state.data_ptr<int64_t>();
+  s[0] = static_cast<int64_t>(seed);
+  s[1] = static_cast<int64_t>(offset);
+  return state;
+}
+
+}  // namespace torch_ext

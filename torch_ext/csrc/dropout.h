@@ -1,0 +1,30 @@
+// What the CPU and CUDA implementations share: argument checks, the output's layout, and the
+// split between a dense input (one pass) and any other (copy into the output's layout first).
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "mydropout.h"
+
+namespace torch_ext {
+
+// Runs the kernel over dst.numel() elements in memory order; src and dst have the same layout
+// and may be the same tensor. prm.seed and prm.offset are not filled in: they live in state.
+using KernelRunner = void (*)(const at::Tensor &src, const at::Tensor &dst,
+                              mydropout_params prm, const at::Tensor &state);
+
+at::Tensor dropout(const at::Tensor &input, double p, const at::Tensor &state,
+                   int64_t first_index, KernelRunner run);
+
+void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_t first_index,
+              KernelRunner run);
+
+mydropout_dtype kernel_dtype(const at::Tensor &t);
+
+// (seed, offset) of a state tensor that lives on the CPU.
+void read_state(const at::Tensor &state, mydropout_params &prm);
+
+// A fresh int64 pair on the CPU, from a seed drawn by the caller.
+at::Tensor make_state(uint64_t seed, uint64_t offset, const at::TensorOptions &options);
+
+}  // namespace torch_ext

@@ -1,0 +1,19 @@
+// The op schemas, defined once. Importing torch_ext loads this library and so registers them.
+#include <Python.h>
+#include <torch/library.h>
+
+extern "C" PyObject *PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module_def);
+}
+
+TORCH_LIBRARY(torch_ext, m) {
+  // Draws (seed, offset) from the generator of input's device into an int64 tensor of two
+  // elements on that device; on CUDA it is written by a kernel, so graph replays draw anew.
+  m.def("philox_state(Tensor input, Generator? generator=None) -> Tensor",
+        {at::Tag::nondeterministic_seeded});
+  // Dropout with the mask of the contract for the (seed, offset) held in state (on the CPU or
+  // on input's device); first_index is the mask index of the first element.
+  m.def("mydropout(Tensor input, float p, Tensor state, int first_index=0) -> Tensor");
+  m.def("mydropout_(Tensor(a!) input, float p, Tensor state, int first_index=0) -> ()");
+}

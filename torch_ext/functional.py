@@ -1,0 +1,66 @@
+"""torch_ext.mydropout: the functional form, with torch.nn.functional.dropout's arguments."""
+
+import math
+import numbers
+
+import torch
+
+_U64 = 2**64
+
+
+def check_p(p):
+    """p as a float in [0, 1], else the error nn.Dropout gives (NaN is refused too)."""
+    if isinstance(p, bool) or not isinstance(p, numbers.Real):
+        raise TypeError(f"dropout probability must be a real number, but got {type(p).__name__}")
+    if math.isnan(p) or p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    return float(p)
+
+
+def _as_int64(name, value):
+    """A value in [0, 2**64) as the int64 with the same bits, which the op's state holds."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"mydropout: {name} must be an int, but got {type(value).__name__}")
+    if not 0 <= value < _U64:
+        raise ValueError(f"mydropout: {name} must be in [0, 2**64), but got {value}")
+    return value - _U64 if value >= 2**63 else int(value)
+
+
+def _state(input, seed, offset, generator):
+    if seed is None:
+        if offset != 0:
+            raise ValueError("mydropout: offset is used with an explicit seed only")
+        return torch.ops.torch_ext.philox_state(input, generator)
+    if generator is not None:
+        raise ValueError("mydropout: give either seed or generator, not both")
+    seed, offset = _as_int64("seed", seed), _as_int64("offset", offset)
+    return torch.tensor([seed, offset], dtype=torch.int64)
+
+
+def mydropout(
+    input, p=0.5, training=True, inplace=False, *, seed=None, offset=0, generator=None,
+    first_index=0,
+):
+    """Zeroes each element of ``input`` with probability ``p`` and scales the rest by 1/(1-p).
+
+    Positional arguments are those of torch.nn.functional.dropout. With ``seed`` (and ``offset``,
+    both in [0, 2**64)) the call is stateless: the mask depends only on (seed, offset, p, shape,
+    layout), on every device, dtype and thread count. Without it, the state is drawn from
+    ``generator`` or from the default generator of the input's device. ``first_index`` is the
+    mask index of the first element, for shards of a larger tensor. The backward recomputes the
+    mask; nothing of the input's size is kept for it.
+    """
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
+    p = check_p(p)
+    if not training or p == 0:
+        return input
+    state = _state(input, seed, offset, generator)
+    if not inplace:
+        return torch.ops.torch_ext.mydropout(input, p, state, first_index)
+    if torch.is_grad_enabled() and input.requires_grad:
+        # The in-place op has no autograd formula; copy_ records the one of the out-of-place op,
+        # and raises torch's own error on a leaf that requires grad.
+        return input.copy_(torch.ops.torch_ext.mydropout(input, p, state, first_index))
+    torch.ops.torch_ext.mydropout_(input, p, state, first_index)
+    return input

@@ -1,0 +1,19 @@
+"""torch_ext.MyDropout: a drop-in replacement for nn.Dropout."""
+
+from torch import nn
+
+from .functional import check_p, mydropout
+
+
+class MyDropout(nn.Dropout):
+    """nn.Dropout with the mask of torch_ext.mydropout.
+
+    A subclass of nn.Dropout, so code that finds dropout layers by isinstance (to change p, say)
+    still finds it. It holds no parameters or buffers: a state_dict is unchanged by the swap.
+    """
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__(check_p(p), inplace)
+
+    def forward(self, input):
+        return mydropout(input, self.p, self.training, self.inplace)

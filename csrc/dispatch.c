@@ -12,6 +12,20 @@ static const char *const path_names[MYDROPOUT_PATH_COUNT] = {"scalar", "avx2", "
 static mydropout_kernel path_kernel(mydropout_path path) {
     switch (path) {
     case MYDROPOUT_PATH_SCALAR: return mydropout_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+    case MYDROPOUT_PATH_AVX2:
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
+            __builtin_cpu_supports("fma"))
+            return mydropout_avx2;
+        return NULL;
+    case MYDROPOUT_PATH_AVX512:
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+            return mydropout_avx512;
+        return NULL;
+#endif
     default: return NULL;
     }
 }

@@ -53,6 +53,8 @@ def mydropout(
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
     p = check_p(p)
+    if input.layout != torch.strided:
+        raise NotImplementedError(f"mydropout: {input.layout} tensors are not supported")
     if not training or p == 0:
         return input
     state = _state(input, seed, offset, generator)

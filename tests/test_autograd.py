@@ -1,0 +1,146 @@
+"""Autograd, opcheck and torch.compile: the backward recomputes the mask and keeps no tensor."""
+
+import pytest
+import torch
+from torch import nn
+
+import torch_ext
+from reference import apply_mask, assert_same_bits, keep_mask
+
+
+def test_gradient_is_mask_times_scale(device):
+    x = torch.randn(3000, device=device, requires_grad=True)
+    y = torch_ext.mydropout(x, 0.25)
+    y.backward(torch.ones_like(y))
+    keep = y != 0  # x is never zero here, so y == 0 exactly where dropped
+    assert torch.equal(x.grad, keep.float() * torch.tensor(1 / 0.75, dtype=torch.float32))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_gradcheck_and_gradgradcheck(device, p):
+    x = torch.randn(4, 7, dtype=torch.float64, device=device, requires_grad=True)
+
+    def f(t):
+        return torch_ext.mydropout(t, p, seed=12, offset=3)
+
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))
+
+
+def test_double_backward_uses_the_same_mask():
+    x = torch.randn(500, dtype=torch.float64, requires_grad=True)
+    y = torch_ext.mydropout(x, 0.5, seed=2)
+    go = torch.ones(500, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(y, x, go, create_graph=True)
+    v = torch.randn(500, dtype=torch.float64)
+    (back,) = torch.autograd.grad(g, go, v)
+    assert_same_bits(back, apply_mask(v, keep_mask(x, 0.5, 2, 0), 0.5))
+
+
+@pytest.mark.parametrize("seeded", [True, False])
+def test_backward_saves_no_tensor_of_the_input_size(device, seeded):
+    x = torch.randn(64, 1024, device=device, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = torch_ext.mydropout(x * 1, 0.5, **({"seed": 1} if seeded else {}))
+    y.sum().backward()
+    # x * 1 saves nothing either (its gradient is a constant); the dropout saves its state only.
+    assert sum(t.numel() for t in saved) <= 2
+    assert all(t.dtype == torch.int64 for t in saved)
+
+
+def test_inplace_on_leaf_that_requires_grad_is_torchs_error():
+    x = torch.randn(10, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        torch_ext.mydropout(x, 0.5, inplace=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        nn.Dropout(0.5, inplace=True)(x)
+
+
+def test_inplace_inside_a_graph_has_the_right_gradient():
+    x = torch.randn(1000, requires_grad=True)
+    h = x * 2
+    y = torch_ext.mydropout(h, 0.5, inplace=True, seed=6)
+    assert y is h
+    y.sum().backward()
+    keep = keep_mask(x, 0.5, 6, 0)
+    assert_same_bits(x.grad, apply_mask(torch.full((1000,), 2.0), keep, 0.5))
+
+
+def _state():
+    return torch.tensor([3, 4], dtype=torch.int64)
+
+
+def test_opcheck_mydropout(device):
+    for x in (
+        torch.randn(5, 6, device=device, requires_grad=True),
+        torch.randn(5, 6, device=device).t(),
+        torch.randn(2, 3, 4, 5, device=device).contiguous(memory_format=torch.channels_last),
+        torch.randn(0, device=device, dtype=torch.bfloat16),
+    ):
+        torch.library.opcheck(torch.ops.torch_ext.mydropout.default, (x, 0.5, _state(), 0))
+        torch.library.opcheck(torch.ops.torch_ext.mydropout.default, (x, 0.5, _state(), 7))
+
+
+def test_opcheck_inplace(device):
+    x = torch.randn(5, 6, device=device)
+    torch.library.opcheck(torch.ops.torch_ext.mydropout_.default, (x, 0.5, _state(), 0))
+
+
+def test_opcheck_philox_state(device):
+    # random: schema, fake tensor and autograd registration checks; no output comparison
+    x = torch.randn(3, device=device)
+    torch.library.opcheck(
+        torch.ops.torch_ext.philox_state.default, (x,),
+        test_utils=("test_schema", "test_autograd_registration", "test_faketensor"),
+    )
+
+
+class Net(nn.Module):
+    def __init__(self, dropout=torch_ext.MyDropout):
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(32, 64), nn.Linear(64, 8)
+        self.drop = dropout(0.5)
+
+    def forward(self, x):
+        return self.fc2(self.drop(torch.relu(self.fc1(x))))
+
+
+def test_compile_fullgraph_module(device):
+    torch._dynamo.reset()
+    net = Net().to(device)
+    compiled = torch.compile(net, fullgraph=True)
+    x = torch.randn(256, 32, device=device)
+    y = compiled(x)
+    assert not torch.equal(y, compiled(x))  # training: a fresh mask per call
+    y.sum().backward()
+    assert net.fc1.weight.grad is not None
+    net.eval()
+    assert torch.allclose(compiled(x), net(x))
+
+
+def test_compile_fullgraph_seeded_equals_eager(device):
+    torch._dynamo.reset()
+
+    def f(x):
+        return torch_ext.mydropout(x * 2, 0.3, seed=2**64 - 3, offset=5)
+
+    x = torch.randn(64, 33, device=device, requires_grad=True)
+    eager = f(x)
+    (g_eager,) = torch.autograd.grad(eager.sum(), x)
+    compiled = torch.compile(f, fullgraph=True)(x)
+    (g_compiled,) = torch.autograd.grad(compiled.sum(), x)
+    assert torch.equal(eager, compiled)
+    assert torch.equal(g_eager, g_compiled)
+
+
+def test_compile_stateful_draws_fresh_masks(device):
+    torch._dynamo.reset()
+    f = torch.compile(lambda x: torch_ext.mydropout(x, 0.5), fullgraph=True)
+    x = torch.ones(4096, device=device)
+    a, b = f(x), f(x)
+    assert not torch.equal(a, b)
+    torch.manual_seed(9)
+    c = f(x)
+    torch.manual_seed(9)
+    assert torch.equal(c, f(x))

@@ -1,0 +1,80 @@
+"""CUDA against the CPU, bit for bit, and CUDA graphs. Skipped where there is no GPU."""
+
+import pytest
+import torch
+
+import torch_ext
+from conftest import DTYPES, requires_cuda
+from reference import assert_same_bits, draws
+
+pytestmark = requires_cuda
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 3, 4, 1023, 1 << 20, (1 << 20) + 7])
+@pytest.mark.parametrize("first_index", [0, 1, 2**32 - 2])
+def test_cuda_equals_cpu_forward_and_backward(dtype, n, first_index):
+    x = torch.randn(n, dtype=torch.float64).to(dtype)
+    grad = torch.randn(n, dtype=torch.float64).to(dtype)
+    outs = {}
+    for device in ("cpu", "cuda"):
+        xd = x.to(device).requires_grad_()
+        y = torch_ext.mydropout(xd, 0.3, seed=2**64 - 2, offset=2**33 + 1,
+                                first_index=first_index)
+        (gx,) = torch.autograd.grad(y, xd, grad.to(device))
+        outs[device] = (y, gx)
+    assert_same_bits(outs["cuda"][0], outs["cpu"][0])
+    assert_same_bits(outs["cuda"][1], outs["cpu"][1])
+
+
+def test_cuda_state_on_device_equals_state_on_cpu():
+    x = torch.randn(10007, device="cuda")
+    state = torch.tensor([123, 456])
+    a = torch.ops.torch_ext.mydropout(x, 0.5, state, 0)
+    b = torch.ops.torch_ext.mydropout(x, 0.5, state.cuda(), 0)
+    assert torch.equal(a, b)
+
+
+def test_cuda_mask_is_curands_philox_on_a_sample():
+    # curand_init(seed, offset, i); curand() is word i % 4 of counter (i / 4, offset).
+    n = 1 << 16
+    seed, offset = 0x1234_5678_9ABC_DEF0, 77
+    y = torch_ext.mydropout(torch.ones(n, device="cuda"), 0.5, seed=seed, offset=offset)
+    idx = torch.arange(0, n, 97)
+    kept = torch.from_numpy(draws(seed, offset, idx.numpy()) >= 2**31)
+    assert torch.equal((y.cpu()[idx] != 0), kept)
+
+
+def test_cuda_graph_replays_draw_fresh_masks_and_matching_backward():
+    x = torch.ones(4096, device="cuda", requires_grad=True)
+    g = torch.cuda.CUDAGraph()
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):  # warm-up outside capture, as torch asks
+            torch_ext.mydropout(x, 0.5).sum().backward()
+    torch.cuda.current_stream().wait_stream(stream)
+    x.grad = None
+    with torch.cuda.graph(g):
+        y = torch_ext.mydropout(x, 0.5)
+        y.backward(torch.ones_like(y))
+    masks = []
+    for _ in range(3):
+        g.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(x.grad != 0, y != 0)  # the backward used this replay's mask
+        masks.append((y != 0).clone())
+        x.grad.zero_()
+    assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
+
+
+@pytest.mark.slow
+def test_cuda_tensor_past_2_pow_31_elements():
+    n = (1 << 31) + 5
+    if torch.cuda.get_device_properties(0).total_memory < 3 * n * 2:
+        pytest.skip("not enough GPU memory")
+    x = torch.ones(n, device="cuda", dtype=torch.float16)
+    torch_ext.mydropout(x, 0.5, inplace=True, seed=9)
+    idx = torch.tensor([0, 1, 2**31 - 1, 2**31, 2**31 + 1, n - 1])
+    kept = torch.from_numpy(draws(9, 0, idx.numpy()) >= 2**31)
+    assert torch.equal(x[idx.cuda()].cpu() != 0, kept)

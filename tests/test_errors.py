@@ -1,0 +1,78 @@
+"""Bad input gets a clear Python exception, through the functional, the module and the raw op."""
+
+import pytest
+import torch
+
+import torch_ext
+
+F = torch_ext.mydropout
+OP = torch.ops.torch_ext.mydropout
+OP_ = torch.ops.torch_ext.mydropout_
+STATE = torch.tensor([1, 2])
+X = torch.randn(4, 4)
+P_MESSAGE = "dropout probability has to be between 0 and 1, but got"
+
+CASES = [
+    # (name, call, exception, message fragment)
+    ("p negative", lambda: F(X, -0.1), ValueError, P_MESSAGE + " -0.1"),
+    ("p above one", lambda: F(X, 1.5), ValueError, P_MESSAGE + " 1.5"),
+    ("p nan", lambda: F(X, float("nan")), ValueError, P_MESSAGE + " nan"),
+    ("p nan in eval", lambda: F(X, float("nan"), False), ValueError, P_MESSAGE),
+    ("p string", lambda: F(X, "0.5"), TypeError, "real number"),
+    ("p bool", lambda: F(X, True), TypeError, "real number"),
+    ("p None", lambda: F(X, None), TypeError, "real number"),
+    ("module p", lambda: torch_ext.MyDropout(2), ValueError, P_MESSAGE + " 2"),
+    ("op p", lambda: OP(X, 1.5, STATE, 0), ValueError, P_MESSAGE),
+    ("op p nan", lambda: OP(X, float("nan"), STATE, 0), ValueError, P_MESSAGE),
+    ("int64 tensor", lambda: F(torch.ones(3, dtype=torch.int64)), TypeError, "Long"),
+    ("bool tensor", lambda: F(torch.ones(3, dtype=torch.bool)), TypeError, "Bool"),
+    ("uint8 tensor", lambda: F(torch.ones(3, dtype=torch.uint8)), TypeError, "Byte"),
+    ("complex tensor", lambda: F(torch.ones(3, dtype=torch.complex64)), TypeError, "ComplexFloat"),
+    ("op int tensor", lambda: OP(torch.ones(3, dtype=torch.int32), 0.5, STATE, 0), TypeError,
+     "Int"),
+    ("module int tensor", lambda: torch_ext.MyDropout()(torch.ones(3, dtype=torch.int16)),
+     TypeError, "Short"),
+    ("sparse", lambda: F(torch.eye(3).to_sparse()), NotImplementedError, "sparse"),
+    ("op sparse", lambda: OP(torch.eye(3).to_sparse(), 0.5, STATE, 0), NotImplementedError,
+     "Sparse"),
+    ("not a tensor", lambda: F([1.0, 2.0]), TypeError, "Tensor"),
+    ("seed negative", lambda: F(X, seed=-1), ValueError, r"seed must be in \[0, 2\*\*64\)"),
+    ("seed 2**64", lambda: F(X, seed=2**64), ValueError, "seed must be in"),
+    ("seed float", lambda: F(X, seed=1.5), TypeError, "seed must be an int"),
+    ("offset negative", lambda: F(X, seed=1, offset=-1), ValueError, "offset must be in"),
+    ("offset 2**64", lambda: F(X, seed=1, offset=2**64), ValueError, "offset must be in"),
+    ("offset without seed", lambda: F(X, offset=3), ValueError, "explicit seed"),
+    ("seed and generator", lambda: F(X, seed=1, generator=torch.Generator()), ValueError,
+     "not both"),
+    ("first_index negative", lambda: F(X, seed=1, first_index=-1), ValueError, "first_index"),
+    ("first_index too large", lambda: F(X, seed=1, first_index=2**63 - 3), ValueError,
+     "first_index"),
+    ("state wrong dtype", lambda: OP(X, 0.5, torch.tensor([1.0, 2.0]), 0), RuntimeError,
+     "int64 tensor of two elements"),
+    ("state wrong size", lambda: OP(X, 0.5, torch.tensor([1, 2, 3]), 0), RuntimeError,
+     "int64 tensor of two elements"),
+    ("inplace on expanded", lambda: F(torch.ones(3, 1).expand(3, 4), inplace=True),
+     RuntimeError, "share memory"),
+    ("op inplace on expanded", lambda: OP_(torch.ones(3, 1).expand(3, 4), 0.5, STATE, 0),
+     RuntimeError, "share memory"),
+]
+
+if torch.cuda.is_available():
+    CASES += [
+        ("cuda generator for cpu input",
+         lambda: F(X, generator=torch.Generator(device="cuda")), RuntimeError, "cpu"),
+        ("state on another device",
+         lambda: OP(X, 0.5, STATE.cuda(), 0), RuntimeError, "state must be on the CPU"),
+    ]
+
+
+@pytest.mark.parametrize("name, call, exception, message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(name, call, exception, message):
+    with pytest.raises(exception, match=message):
+        call()
+
+
+def test_meta_tensors_give_shapes():
+    x = torch.empty(3, 5, device="meta")
+    y = OP(x, 0.5, torch.empty(2, dtype=torch.int64, device="meta"), 0)
+    assert y.shape == x.shape and y.device.type == "meta"

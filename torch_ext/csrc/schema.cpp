@@ -2,6 +2,10 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include <string>
+
+#include "mydropout.h"
+
 extern "C" PyObject *PyInit__C(void) {
   static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
   return PyModule_Create(&module_def);
@@ -16,4 +20,6 @@ TORCH_LIBRARY(torch_ext, m) {
   // on input's device); first_index is the mask index of the first element.
   m.def("mydropout(Tensor input, float p, Tensor state, int first_index=0) -> Tensor");
   m.def("mydropout_(Tensor(a!) input, float p, Tensor state, int first_index=0) -> ()");
+  // The CPU kernel path in use (scalar, avx2, avx512), for benchmarks and tests.
+  m.def("cpu_path() -> str", [] { return std::string(mydropout_cpu_path_name(mydropout_cpu_path())); });
 }

@@ -20,7 +20,3 @@ def num_threads():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: long tests; they still run in CI")

@@ -2,7 +2,7 @@
 // against the mask contract written out again here, and every other path the CPU supports
 // against the scalar path, bit for bit.
 //
-// Build and run from the project root (tests/c/Makefile does the same):
+// Build and run with `make -C tests/c`, or by hand from the project root:
 //   gcc -std=c11 -O2 -Wall -Wextra -Icsrc tests/c/test_kernels.c csrc/*.c -lm -o test_kernels
 //   ./test_kernels ../shared/reference/philox4x32_kat.txt
 // Add -fsanitize=address,undefined -fno-sanitize-recover=all for the sanitizer build.

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up .venv with torch and the test tools, and builds the extension when its sources are
+# newer than the built library. Used by `make test`, `make bench` and .ci/run.
+#
+# torch: a python3 that already has torch (a GPU machine, say) is reused through
+# --system-site-packages; otherwise TORCH_SPEC (default torch==2.14.1, a CUDA build, so the
+# CUDA part compiles even with no GPU) is installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=.venv/bin/python
+if [ ! -x "$PY" ]; then
+  if python3 -c "import torch" 2>/dev/null; then
+    python3 -m venv --system-site-packages .venv
+  else
+    python3 -m venv .venv
+    "$PY" -m pip install -q "${TORCH_SPEC:-torch==2.14.1}"
+  fi
+fi
+
+missing=()
+for module in pytest numpy hypothesis matplotlib setuptools; do
+  "$PY" -c "import $module" 2>/dev/null || missing+=("$module")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  "$PY" -m pip install -q "${missing[@]}"
+fi
+
+built=$(ls torch_ext/_C*.so 2>/dev/null | head -n 1 || true)
+if [ -z "$built" ] || [ -n "$(find csrc cuda torch_ext/csrc setup.py -newer "$built" -type f | head -n 1)" ]; then
+  "$PY" -m pip install -q --no-build-isolation -e .
+fi
+"$PY" -c "import torch, torch_ext; print('torch', torch.__version__, '| CUDA build:', torch.version.cuda, '| GPU:', torch.cuda.is_available(), '| CPU path:', torch.ops.torch_ext.cpu_path())"

@@ -7,6 +7,7 @@ when it can be. With no GPU visible, TORCH_CUDA_ARCH_LIST defaults to DEFAULT_AR
 
 import os
 import shutil
+import sys
 from glob import glob
 
 import torch
@@ -60,7 +61,11 @@ c_kernels = (
 )
 
 sources = sorted(glob("torch_ext/csrc/*.cpp"))
-compile_args = {"cxx": ["-O3", "-Wall"]}
+# at::parallel_for is inline OpenMP in torch's headers: without -fopenmp it runs on one thread.
+# The extension then binds to the libgomp.so.1 that torch has already loaded.
+openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
+compile_args = {"cxx": ["-O3", "-Wall", *openmp]}
+link_args = openmp
 if build_cuda():
     if "TORCH_CUDA_ARCH_LIST" not in os.environ and not torch.cuda.is_available():
         os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCHS
@@ -83,6 +88,7 @@ setup(
             sources,
             include_dirs=[os.path.abspath("csrc"), os.path.abspath("cuda")],
             extra_compile_args=compile_args,
+            extra_link_args=link_args,
         )
     ],
     cmdclass={"build_ext": BuildExtension},

@@ -144,3 +144,23 @@ def test_compile_stateful_draws_fresh_masks(device):
     c = f(x)
     torch.manual_seed(9)
     assert torch.equal(c, f(x))
+
+
+def test_inplace_bumps_the_version_counter():
+    # Overwriting a tensor that another op saved must make that op's backward fail loudly.
+    a = torch.randn(100, requires_grad=True)
+    y = a.sigmoid()  # saves its output
+    version = y._version
+    with torch.no_grad():
+        torch_ext.mydropout(y, 0.5, inplace=True)
+    assert y._version > version
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_raw_inplace_op_refuses_a_tensor_that_requires_grad():
+    h = torch.randn(10, requires_grad=True) * 1
+    with pytest.raises(RuntimeError, match="no autograd formula"):
+        torch.ops.torch_ext.mydropout_(h, 0.5, torch.tensor([1, 2]), 0)
+    with torch.no_grad():
+        torch.ops.torch_ext.mydropout_(h, 0.5, torch.tensor([1, 2]), 0)

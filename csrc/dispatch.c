@@ -80,7 +80,7 @@ void mydropout_cpu_on_path(mydropout_path path, mydropout_dtype dtype, const voi
     if (n <= 0) return;
     if (prm->threshold > 0xffffffffu) {
         /* p == 1: a select of zero for every element, whatever x holds */
-        size_t width = dtype == MYDROPOUT_F64 ? 8 : dtype == MYDROPOUT_F32 ? 4 : 2;
+        size_t width = mydropout_dtype_size(dtype);
         memset(y, 0, (size_t)n * width);
         return;
     }

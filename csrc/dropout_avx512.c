@@ -132,7 +132,7 @@ INLINE512 void apply(mydropout_dtype dtype, const void *x, void *y, const __mmas
 
 T512 void mydropout_avx512(mydropout_dtype dtype, const void *x, void *y, int64_t n,
                            const mydropout_params *prm) {
-    const size_t width = dtype == MYDROPOUT_F64 ? 8 : dtype == MYDROPOUT_F32 ? 4 : 2;
+    const size_t width = mydropout_dtype_size(dtype);
     /* elements before the first whole Philox block */
     int64_t k = (int64_t)((4u - (prm->first_index & 3u)) & 3u);
     if (k > n) k = n;

@@ -3,6 +3,7 @@
 #ifndef MYDROPOUT_H
 #define MYDROPOUT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -10,6 +11,10 @@ extern "C" {
 #endif
 
 typedef enum { MYDROPOUT_F32, MYDROPOUT_F64, MYDROPOUT_F16, MYDROPOUT_BF16 } mydropout_dtype;
+
+static inline size_t mydropout_dtype_size(mydropout_dtype dtype) {
+    return dtype == MYDROPOUT_F64 ? 8 : dtype == MYDROPOUT_F32 ? 4 : 2;
+}
 
 typedef enum {
     MYDROPOUT_PATH_SCALAR,

@@ -187,7 +187,7 @@ extern "C" cudaError_t mydropout_cuda(mydropout_dtype dtype, const void *x, void
                                       cudaStream_t stream) {
   if (n <= 0) return cudaSuccess;
   if (prm->threshold > 0xffffffffu) {  // p == 1: zero everything, whatever x holds
-    const size_t width = dtype == MYDROPOUT_F64 ? 8 : dtype == MYDROPOUT_F32 ? 4 : 2;
+    const size_t width = mydropout_dtype_size(dtype);
     return cudaMemsetAsync(y, 0, static_cast<size_t>(n) * width, stream);
   }
   switch (dtype) {

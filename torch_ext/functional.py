@@ -1,6 +1,5 @@
 """torch_ext.mydropout: the functional form, with torch.nn.functional.dropout's arguments."""
 
-import math
 import numbers
 
 import torch
@@ -12,18 +11,25 @@ def check_p(p):
     """p as a float in [0, 1], else the error nn.Dropout gives (NaN is refused too)."""
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"dropout probability must be a real number, but got {type(p).__name__}")
-    if math.isnan(p) or p < 0 or p > 1:
+    if not 0 <= p <= 1:  # false for NaN too; and no float() first, which overflows on 10**400
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     return float(p)
 
 
-def _as_int64(name, value):
-    """A value in [0, 2**64) as the int64 with the same bits, which the op's state holds."""
+def _check_int(name, value, end, end_text):
+    """value as a Python int in [0, end) (a NumPy integer too), else TypeError or ValueError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"mydropout: {name} must be an int, but got {type(value).__name__}")
-    if not 0 <= value < _U64:
-        raise ValueError(f"mydropout: {name} must be in [0, 2**64), but got {value}")
-    return value - _U64 if value >= 2**63 else int(value)
+    value = int(value)
+    if not 0 <= value < end:
+        raise ValueError(f"mydropout: {name} must be in [0, {end_text}), but got {value}")
+    return value
+
+
+def _as_int64(name, value):
+    """A value in [0, 2**64) as the int64 with the same bits, which the op's state holds."""
+    value = _check_int(name, value, _U64, "2**64")
+    return value - _U64 if value >= 2**63 else value
 
 
 def _state(input, seed, offset, generator):
@@ -35,6 +41,23 @@ def _state(input, seed, offset, generator):
         raise ValueError("mydropout: give either seed or generator, not both")
     seed, offset = _as_int64("seed", seed), _as_int64("offset", offset)
     return torch.tensor([seed, offset], dtype=torch.int64)
+
+
+def prepare(input, p, training, seed, offset, generator, first_index):
+    """The checks every functional makes, then the op's (p, state, first_index); None where
+    dropout returns the input itself (eval mode, or p == 0)."""
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
+    p = check_p(p)
+    if input.is_nested or input.layout != torch.strided:
+        kind = "nested" if input.is_nested else input.layout
+        raise NotImplementedError(f"mydropout: {kind} tensors are not supported")
+    if not training or p == 0:
+        return None
+    # The op bounds first_index by 2**63 - numel; this keeps ints past int64 from the op's
+    # argument parser, whose message would be unclear.
+    first_index = _check_int("first_index", first_index, 2**63, "2**63")
+    return p, _state(input, seed, offset, generator), first_index
 
 
 def mydropout(
@@ -50,14 +73,10 @@ def mydropout(
     mask index of the first element, for shards of a larger tensor. The backward recomputes the
     mask; nothing of the input's size is kept for it.
     """
-    if not isinstance(input, torch.Tensor):
-        raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
-    p = check_p(p)
-    if input.layout != torch.strided:
-        raise NotImplementedError(f"mydropout: {input.layout} tensors are not supported")
-    if not training or p == 0:
+    args = prepare(input, p, training, seed, offset, generator, first_index)
+    if args is None:
         return input
-    state = _state(input, seed, offset, generator)
+    p, state, first_index = args
     if not inplace:
         return torch.ops.torch_ext.mydropout(input, p, state, first_index)
     if torch.is_grad_enabled() and input.requires_grad:

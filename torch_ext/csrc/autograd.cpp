@@ -11,49 +11,65 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-at::Tensor call_mydropout(const at::Tensor &input, double p, const at::Tensor &state,
-                          int64_t first_index) {
+// The two out-of-place ops: elementwise dropout, whose mask follows the output's memory order,
+// and channel dropout, whose mask does not.
+struct Elementwise {
+  static constexpr const char *name = "torch_ext::mydropout";
+  static constexpr bool mask_follows_layout = true;
+};
+struct Channels {
+  static constexpr const char *name = "torch_ext::mydropout_channels";
+  static constexpr bool mask_follows_layout = false;
+};
+
+template <class Op>
+at::Tensor call(const at::Tensor &input, double p, const at::Tensor &state,
+                int64_t first_index) {
   static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("torch_ext::mydropout", "")
-                             .typed<at::Tensor(const at::Tensor &, double, const at::Tensor &,
-                                               int64_t)>();
+                             .findSchemaOrThrow(Op::name, "")
+                             .template typed<at::Tensor(const at::Tensor &, double,
+                                                        const at::Tensor &, int64_t)>();
   return op.call(input, p, state, first_index);
 }
 
-class MyDropoutFunction : public torch::autograd::Function<MyDropoutFunction> {
+template <class Op>
+class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
  public:
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &input, double p,
                             const at::Tensor &state, int64_t first_index) {
     at::Tensor out;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      out = call_mydropout(input, p, state, first_index);
+      out = call<Op>(input, p, state, first_index);
     }
     ctx->save_for_backward({state});
     ctx->saved_data["p"] = p;
     ctx->saved_data["first_index"] = first_index;
-    ctx->saved_data["stride"] = out.strides().vec();
+    if constexpr (Op::mask_follows_layout) ctx->saved_data["stride"] = out.strides().vec();
     return out;
   }
 
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     const at::Tensor state = ctx->get_saved_variables()[0];
-    const std::vector<int64_t> stride = ctx->saved_data["stride"].toIntVector();
     at::Tensor grad = grads[0];
-    if (grad.strides() != at::IntArrayRef(stride)) {
-      // The mask follows memory order: lay the gradient out as the forward's output was, so
-      // each element meets its own mask bit.
-      grad = at::empty_strided(grad.sizes(), stride, grad.options()).copy_(grad);
+    if constexpr (Op::mask_follows_layout) {
+      const std::vector<int64_t> stride = ctx->saved_data["stride"].toIntVector();
+      if (grad.strides() != at::IntArrayRef(stride)) {
+        // The mask follows memory order: lay the gradient out as the forward's output was, so
+        // each element meets its own mask bit.
+        grad = at::empty_strided(grad.sizes(), stride, grad.options()).copy_(grad);
+      }
     }
-    return {call_mydropout(grad, ctx->saved_data["p"].toDouble(), state,
-                           ctx->saved_data["first_index"].toInt()),
+    return {call<Op>(grad, ctx->saved_data["p"].toDouble(), state,
+                     ctx->saved_data["first_index"].toInt()),
             at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
-at::Tensor mydropout_autograd(const at::Tensor &input, double p, const at::Tensor &state,
-                              int64_t first_index) {
-  return MyDropoutFunction::apply(input, p, state, first_index);
+template <class Op>
+at::Tensor dropout_autograd(const at::Tensor &input, double p, const at::Tensor &state,
+                            int64_t first_index) {
+  return DropoutFunction<Op>::apply(input, p, state, first_index);
 }
 
 void call_mydropout_(const at::Tensor &input, double p, const at::Tensor &state,
@@ -87,7 +103,8 @@ void mydropout_inplace_view(const at::Tensor &input, double p, const at::Tensor 
 }  // namespace
 
 TORCH_LIBRARY_IMPL(torch_ext, Autograd, m) {
-  m.impl("mydropout", &mydropout_autograd);
+  m.impl("mydropout", &dropout_autograd<Elementwise>);
+  m.impl("mydropout_channels", &dropout_autograd<Channels>);
   m.impl("mydropout_", &mydropout_inplace_autograd);
 }
 

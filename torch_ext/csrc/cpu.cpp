@@ -51,6 +51,11 @@ at::Tensor mydropout_cpu_op(const at::Tensor &input, double p, const at::Tensor 
   return dropout(input, p, state, first_index, run_cpu);
 }
 
+at::Tensor mydropout_channels_cpu(const at::Tensor &input, double p, const at::Tensor &state,
+                                  int64_t first_index) {
+  return dropout_channels(input, p, state, first_index, run_cpu);
+}
+
 void mydropout_cpu_inplace(const at::Tensor &input, double p, const at::Tensor &state,
                            int64_t first_index) {
   dropout_(input, p, state, first_index, run_cpu);
@@ -62,6 +67,7 @@ TORCH_LIBRARY_IMPL(torch_ext, CPU, m) {
   m.impl("philox_state", &philox_state_cpu);
   m.impl("mydropout", &mydropout_cpu_op);
   m.impl("mydropout_", &mydropout_cpu_inplace);
+  m.impl("mydropout_channels", &mydropout_channels_cpu);
 }
 
 }  // namespace torch_ext

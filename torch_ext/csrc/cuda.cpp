@@ -58,6 +58,12 @@ at::Tensor mydropout_cuda_op(const at::Tensor &input, double p, const at::Tensor
   return dropout(input, p, state, first_index, run_cuda);
 }
 
+at::Tensor mydropout_channels_cuda(const at::Tensor &input, double p, const at::Tensor &state,
+                                   int64_t first_index) {
+  const c10::cuda::CUDAGuard guard(input.device());
+  return dropout_channels(input, p, state, first_index, run_cuda);
+}
+
 void mydropout_cuda_inplace(const at::Tensor &input, double p, const at::Tensor &state,
                             int64_t first_index) {
   const c10::cuda::CUDAGuard guard(input.device());
@@ -70,6 +76,7 @@ TORCH_LIBRARY_IMPL(torch_ext, CUDA, m) {
   m.impl("philox_state", &philox_state_cuda);
   m.impl("mydropout", &mydropout_cuda_op);
   m.impl("mydropout_", &mydropout_cuda_inplace);
+  m.impl("mydropout_channels", &mydropout_channels_cuda);
 }
 
 }  // namespace torch_ext

@@ -1,8 +1,9 @@
 #include "dropout.h"
 
-#include <ATen/MemoryOverlap.h>
-
+#include <algorithm>
 #include <limits>
+#include <utility>
+#include <vector>
 
 namespace torch_ext {
 
@@ -22,6 +23,9 @@ static void check_args(const at::Tensor &input, double p, const at::Tensor &stat
                        int64_t first_index) {
   TORCH_CHECK_VALUE(p >= 0.0 && p <= 1.0,
                     "dropout probability has to be between 0 and 1, but got ", p);
+  // None for a tensor argument reaches the in-place op as an undefined tensor.
+  TORCH_CHECK(input.defined() && state.defined(), "mydropout: input and state must be tensors, "
+              "but got None");
   TORCH_CHECK(input.layout() == at::kStrided, "mydropout: expected a strided (dense) tensor, "
               "but got layout ", input.layout());
   kernel_dtype(input);
@@ -35,7 +39,7 @@ static void check_args(const at::Tensor &input, double p, const at::Tensor &stat
               "), but is on ", state.device());
   TORCH_CHECK_VALUE(first_index >= 0 &&
                         first_index <= std::numeric_limits<int64_t>::max() - input.numel(),
-                    "mydropout: first_index must be in [0, 2**63 - numel], but got ",
+                    "mydropout: first_index must be in [0, 2**63 - numel), but got ",
                     first_index);
 }
 
@@ -59,11 +63,30 @@ at::Tensor dropout(const at::Tensor &input, double p, const at::Tensor &state,
   return out;
 }
 
+// Whether two elements of t may share memory. at::has_internal_overlap finds zero strides only,
+// not the overlaps of as_strided or unfold; so sort the dimensions by stride and require each
+// stride to step past all that the smaller ones reach, which every view of a non-overlapping
+// tensor satisfies (slices, permutes, selects, diagonals).
+static bool may_share_memory(const at::Tensor &t) {
+  if (t.numel() == 0 || t.is_non_overlapping_and_dense()) return false;
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, size) of the dimensions that vary
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (t.size(d) > 1) dims.emplace_back(t.stride(d), t.size(d));
+  }
+  std::sort(dims.begin(), dims.end());
+  int64_t reach = 0;  // the largest offset the dimensions so far address
+  for (const auto &[stride, size] : dims) {
+    if (stride <= reach) return true;
+    reach += stride * (size - 1);
+  }
+  return false;
+}
+
 void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_t first_index,
               KernelRunner run) {
   check_args(input, p, state, first_index);
-  TORCH_CHECK(at::has_internal_overlap(input) != at::MemOverlap::Yes,
-              "mydropout: in-place dropout of a tensor whose elements share memory (an "
+  TORCH_CHECK(!may_share_memory(input),
+              "mydropout: in-place dropout of a tensor whose elements may share memory (an "
               "expanded tensor, say) is not supported; clone it first");
   if (input.numel() == 0) return;
   if (input.is_non_overlapping_and_dense()) {
@@ -71,6 +94,28 @@ void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_
   } else {
     input.copy_(dropout(input, p, state, first_index, run));
   }
+}
+
+at::Tensor dropout_channels(const at::Tensor &input, double p, const at::Tensor &state,
+                            int64_t first_index, KernelRunner run) {
+  TORCH_CHECK(input.dim() >= 2, "Feature dropout requires at least 2 dimensions in the input");
+  // The kernel on ones gives each pair's multiplier, 0 or the contract's scale, in the dtype
+  // the contract multiplies in: float32, or double for float64.
+  const at::ScalarType math = kernel_dtype(input) == MYDROPOUT_F64 ? at::kDouble : at::kFloat;
+  std::vector<int64_t> shape(input.dim(), 1);
+  shape[0] = input.size(0);
+  shape[1] = input.size(1);
+  const at::Tensor m =
+      dropout(at::ones({shape[0] * shape[1]}, input.options().dtype(math)), p, state,
+              first_index, run)
+          .view(shape);
+  at::Tensor out = at::empty_like(input);
+  // float16 and bfloat16 promote to float32 (exactly), are multiplied there and rounded once
+  // into out, as the kernel does.
+  at::mul_out(out, input, m);
+  // Dropped elements are +0 even where x * 0 is -0 or NaN.
+  out.masked_fill_(m.eq(0), 0);
+  return out;
 }
 
 void read_state(const at::Tensor &state, mydropout_params &prm) {

@@ -19,6 +19,11 @@ at::Tensor dropout(const at::Tensor &input, double p, const at::Tensor &state,
 void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_t first_index,
               KernelRunner run);
 
+// Channel dropout of an (N, C, *) input: the mask of the contract over the N*C (batch,
+// channel) pairs in row-major order, each pair's value applied to its whole channel.
+at::Tensor dropout_channels(const at::Tensor &input, double p, const at::Tensor &state,
+                            int64_t first_index, KernelRunner run);
+
 mydropout_dtype kernel_dtype(const at::Tensor &t);
 
 // (seed, offset) of a state tensor that lives on the CPU.

@@ -1,0 +1,214 @@
+"""Channel dropout: one draw of the contract per (batch, channel) pair, and torch's shape rules,
+errors and warnings for nn.Dropout1d/2d/3d."""
+
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import torch_ext
+from conftest import DTYPES, requires_cuda
+from reference import apply_mask, assert_same_bits, keep_mask
+
+
+def channel_keep(x, p, seed, offset, first_index=0):
+    """The keep decision of each element: pair n * C + c's draw, spread over its channel."""
+    n, c = x.shape[:2]
+    keep = keep_mask(torch.empty(n * c), p, seed, offset, first_index)
+    return keep.view(n, c, *[1] * (x.dim() - 2)).expand(x.shape)
+
+
+def channel_dropout(x, p, seed, offset, first_index=0):
+    return apply_mask(x, channel_keep(x, p, seed, offset, first_index), p)
+
+
+def inputs():
+    base = torch.randn(3, 5, 4, 6)
+    return [
+        ("contiguous", base),
+        ("channels_last", base.contiguous(memory_format=torch.channels_last)),
+        ("transposed", base.transpose(2, 3)),
+        ("sliced", base[:, 1:, ::2]),
+        ("expanded", torch.randn(3, 1, 6).expand(3, 4, 6)),
+        ("pairs only", torch.randn(7, 9)),
+        ("empty channels", torch.randn(2, 3, 0)),
+    ]
+
+
+@pytest.mark.parametrize("name, x", inputs())
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_forward_matches_reference(device, name, x, dtype):
+    x = x.to(device=device, dtype=dtype)
+    for seed, offset, first_index in ((0, 0, 0), (2**64 - 1, 7, 5), (12345, 2**40, 2**33)):
+        y = torch_ext.mydropout_channels(x, 0.3, seed=seed, offset=offset,
+                                         first_index=first_index)
+        assert y.stride() == torch.empty_like(x).stride()
+        assert_same_bits(y, channel_dropout(x.cpu(), 0.3, seed, offset, first_index))
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_channels_of_length_one_are_mydropout(p, dtype):
+    x = torch.randn(40, 25, 1).to(dtype)
+    assert_same_bits(torch_ext.mydropout_channels(x, p, seed=3, offset=1),
+                     torch_ext.mydropout(x, p, seed=3, offset=1))
+
+
+def test_dropped_channels_are_exact_zero_whatever_x():
+    x = torch.tensor([float("nan"), float("inf"), -1.0, -0.0]).repeat(64, 1).view(64, 1, 4)
+    y = torch_ext.mydropout_channels(x, 0.5, seed=9)
+    dropped = ~channel_keep(x, 0.5, 9, 0)
+    assert dropped.any()
+    assert torch.equal(y[dropped].view(torch.int32), torch.zeros_like(y[dropped]).view(torch.int32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_applies_the_forward_mask_and_saves_only_the_state(device, dtype):
+    x = torch.randn(4, 6, 5, 3).to(device=device, dtype=dtype).requires_grad_()
+    grad = torch.randn(x.shape).to(device=device, dtype=dtype)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = torch_ext.mydropout_channels(x, 0.4, seed=8, offset=2)
+    (gx,) = torch.autograd.grad(y, x, grad.contiguous(memory_format=torch.channels_last))
+    assert_same_bits(gx, apply_mask(grad, channel_keep(x, 0.4, 8, 2), 0.4))
+    assert [(t.dtype, t.numel()) for t in saved] == [(torch.int64, 2)]
+
+
+def test_gradcheck_and_gradgradcheck(device):
+    x = torch.randn(3, 4, 2, dtype=torch.float64, device=device, requires_grad=True)
+
+    def f(t):
+        return torch_ext.mydropout_channels(t, 0.5, seed=1, offset=4)
+
+    assert torch.autograd.gradcheck(f, (x,))
+    assert torch.autograd.gradgradcheck(f, (x,))
+
+
+def test_default_generator_follows_manual_seed():
+    x = torch.ones(64, 32, 3)
+    torch.manual_seed(5)
+    a = torch_ext.MyDropout1d(0.5)(x)
+    torch.manual_seed(5)
+    assert torch.equal(a, torch_ext.mydropout1d(x, 0.5))
+    assert not torch.equal(a, torch_ext.mydropout1d(x, 0.5))
+
+
+def test_shards_of_the_batch_concatenate_to_the_whole():
+    x = torch.randn(10, 7, 5)
+    whole = torch_ext.mydropout1d(x, 0.5, seed=5, offset=1)
+    shards = [
+        torch_ext.mydropout1d(x[start:stop], 0.5, seed=5, offset=1, first_index=start * 7)
+        for start, stop in ((0, 3), (3, 4), (4, 10))
+    ]
+    assert_same_bits(torch.cat(shards), whole)
+
+
+@pytest.mark.parametrize("ours, theirs, shape", [
+    (torch_ext.mydropout1d, F.dropout1d, (4, 6)),
+    (torch_ext.mydropout3d, F.dropout3d, (4, 3, 2, 2)),
+])
+def test_unbatched_input_is_a_batch_of_one(ours, theirs, shape):
+    x = torch.randn(shape)
+    y = ours(x, 0.5, seed=6)
+    assert y.shape == theirs(x, 0.5).shape
+    assert_same_bits(y, torch_ext.mydropout_channels(x.unsqueeze(0), 0.5, seed=6).squeeze(0))
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (2, 4, 6)])
+def test_inplace_returns_the_input_and_gradient_flows(shape):
+    x = torch.randn(shape)
+    expected = torch_ext.mydropout1d(x, 0.5, seed=2)
+    assert torch_ext.mydropout1d(x, 0.5, inplace=True, seed=2) is x
+    assert_same_bits(x, expected)
+    leaf = torch.randn(shape, requires_grad=True)
+    h = leaf * 1
+    torch_ext.mydropout1d(h, 0.5, inplace=True, seed=2).sum().backward()
+    assert_same_bits(leaf.grad, (expected != 0).float() * 2)
+
+
+OURS_AND_THEIRS = [
+    (torch_ext.mydropout1d, F.dropout1d),
+    (torch_ext.mydropout2d, F.dropout2d),
+    (torch_ext.mydropout3d, F.dropout3d),
+]
+
+
+def outcome(f, x, **kwargs):
+    """(output shape or the exception's type and text, the warnings' texts)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = tuple(f(x, 0.5, **kwargs).shape)
+        except Exception as e:  # noqa: BLE001  (what torch raises is what we compare)
+            result = (type(e), str(e))
+    return result, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("ours, theirs", OURS_AND_THEIRS)
+@pytest.mark.parametrize("dim", range(6))
+@pytest.mark.parametrize("training", [True, False])
+def test_shape_rules_errors_and_warnings_are_torchs(ours, theirs, dim, training):
+    x = torch.randn([3] * dim)
+    assert outcome(ours, x, training=training) == outcome(theirs, x, training=training)
+
+
+def test_warning_points_at_the_caller():
+    with pytest.warns(UserWarning) as caught:
+        torch_ext.mydropout2d(torch.randn(2, 3), 0.5)
+    assert caught[0].filename == __file__
+
+
+@pytest.mark.parametrize("ours, theirs, dim", [
+    (torch_ext.MyDropout1d, nn.Dropout1d, 3),
+    (torch_ext.MyDropout2d, nn.Dropout2d, 4),
+    (torch_ext.MyDropout3d, nn.Dropout3d, 5),
+])
+def test_modules_are_drop_ins(ours, theirs, dim):
+    m = ours(0.2, inplace=True)
+    assert isinstance(m, theirs) and repr(m) == repr(theirs(0.2, True)).replace("Dropout",
+                                                                                "MyDropout")
+    assert list(m.parameters()) == [] and list(m.buffers()) == []
+    x = torch.randn([2] * dim)
+    assert m.eval()(x) is x
+    torch.manual_seed(1)
+    y = m.train()(x.clone())
+    torch.manual_seed(1)
+    assert torch.equal(y, torch_ext.mydropout_channels(x, 0.2))
+    with pytest.raises(ValueError, match="between 0 and 1, but got 1.5"):
+        ours(1.5)
+
+
+@pytest.mark.parametrize("call, exception, message", [
+    (lambda: torch_ext.mydropout_channels(torch.ones(2, 3, dtype=torch.int64)), TypeError, "Long"),
+    (lambda: torch_ext.mydropout_channels(torch.randn(3)), RuntimeError, "at least 2 dimensions"),
+    (lambda: torch_ext.mydropout_channels(torch.randn(2, 3, 4), seed=1, first_index=2**63 - 6),
+     ValueError, "first_index"),
+    (lambda: torch_ext.mydropout2d(torch.randn(2, 3, 4, 5), seed=1, generator=torch.Generator()),
+     ValueError, "not both"),
+    (lambda: torch_ext.MyDropout3d(float("nan")), ValueError, "between 0 and 1"),
+])
+def test_bad_input(call, exception, message):
+    with pytest.raises(exception, match=message):
+        call()
+
+
+def test_opcheck():
+    state = torch.tensor([3, 4])
+    for x in (
+        torch.randn(5, 6, 3, requires_grad=True),
+        torch.randn(2, 3, 4, 5).contiguous(memory_format=torch.channels_last),
+        torch.randn(0, 4, dtype=torch.bfloat16),
+    ):
+        torch.library.opcheck(torch.ops.torch_ext.mydropout_channels.default, (x, 0.5, state, 3))
+
+
+@requires_cuda
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_equals_cpu(dtype):
+    x = torch.randn(8, 16, 33).to(dtype)
+    state = torch.tensor([2**62 + 3, 17])
+    cpu = torch.ops.torch_ext.mydropout_channels(x, 0.3, state, 5)
+    for s in (state, state.cuda()):
+        assert_same_bits(torch.ops.torch_ext.mydropout_channels(x.cuda(), 0.3, s, 5), cpu)

@@ -1,0 +1,74 @@
+"""torch.compile(fullgraph=True) and torch.export of models that use every dropout module."""
+
+import pytest
+import torch
+from torch import nn
+
+import torch_ext
+
+
+class Net(nn.Module):
+    """A small convolutional net with each of our dropout modules."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.drop2d = torch_ext.MyDropout2d(0.3)
+        self.drop3d = torch_ext.MyDropout3d(0.3)
+        self.drop1d = torch_ext.MyDropout1d(0.3)
+        self.drop = torch_ext.MyDropout(0.5)
+        self.fc = nn.Linear(8 * 16, 4)
+
+    def forward(self, x):
+        h = self.drop2d(torch.relu(self.conv(x)))  # (N, 8, 4, 4)
+        h = self.drop3d(h.unsqueeze(2)).squeeze(2)
+        h = self.drop1d(h.flatten(2))  # (N, 8, 16)
+        return self.fc(self.drop(h.flatten(1)))
+
+
+def run(model, x, seed):
+    """Output and parameter gradients, the default generator seeded first."""
+    torch.manual_seed(seed)
+    y = model(x)
+    return [y, *torch.autograd.grad(y.sum(), list(model.parameters()))]
+
+
+def test_compile_fullgraph_with_the_default_generator_equals_eager():
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    net, x = Net(), torch.randn(6, 3, 4, 4)
+    compiled = torch.compile(net, fullgraph=True)
+    # Inductor may fuse the convolution and linear differently, hence allclose; another mask
+    # would be far off.
+    for a, b in zip(run(compiled, x, 7), run(net, x, 7)):
+        torch.testing.assert_close(a, b)
+    assert not torch.equal(run(compiled, x, 7)[0], run(compiled, x, 8)[0])
+
+
+def test_compile_fullgraph_seeded_equals_eager():
+    torch._dynamo.reset()
+
+    def f(x):
+        h = torch_ext.mydropout2d(x * 2, 0.3, seed=2**64 - 1, offset=3, first_index=4)
+        h = torch_ext.mydropout1d(h.flatten(2), 0.4, seed=5)
+        return torch_ext.mydropout3d(h.unsqueeze(-1), 0.2, seed=6, offset=1)
+
+    x = torch.randn(4, 6, 5, 3, requires_grad=True)
+    eager = f(x)
+    compiled = torch.compile(f, fullgraph=True)(x)
+    assert torch.equal(eager, compiled)
+    grad = torch.randn(eager.shape)
+    assert torch.equal(torch.autograd.grad(eager, x, grad)[0],
+                       torch.autograd.grad(compiled, x, grad)[0])
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_export_runs_and_equals_eager(training):
+    torch.manual_seed(0)
+    net, x = Net().train(training), torch.randn(6, 3, 4, 4)
+    program = torch.export.export(net, (x,))
+    ops = {node.target for node in program.graph.nodes}
+    assert (torch.ops.torch_ext.philox_state.default in ops) == training
+    exported = program.module()
+    for a, b in zip(run(exported, x, 3), run(net, x, 3)):
+        assert torch.equal(a, b)

@@ -1,0 +1,102 @@
+"""Two CPU processes over gloo on the loopback: DistributedDataParallel with MyDropout keeps the
+replicas in sync, and shards dropped with first_index gather to the single-process result."""
+
+import datetime
+import os
+import socket
+import time
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+import torch_ext
+from reference import assert_same_bits
+
+pytestmark = pytest.mark.slow
+
+WORLD = 2
+TIMEOUT_S = 120
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, body, port, out_dir):
+    torch.set_num_threads(1)
+    os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # the loopback only
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=WORLD, timeout=datetime.timedelta(seconds=TIMEOUT_S))
+    try:
+        result = body(rank)
+        # Neither rank tears gloo down while the other still talks to it.
+        dist.barrier()
+        torch.save(result, os.path.join(out_dir, f"{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def spawn(body, tmp_path):
+    """body(rank) in each of two processes; what each returned, by rank."""
+    context = mp.start_processes(_worker, args=(body, free_port(), str(tmp_path)),
+                                 nprocs=WORLD, join=False, start_method="spawn")
+    deadline = time.monotonic() + TIMEOUT_S
+    while not context.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f"the workers did not finish in {TIMEOUT_S} s")
+    return [torch.load(tmp_path / f"{rank}.pt") for rank in range(WORLD)]
+
+
+def _train(rank):
+    torch.manual_seed(0)  # the same initial weights; DDP would broadcast rank 0's anyway
+    model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), torch_ext.MyDropout(0.5),
+                          nn.Linear(64, 3))
+    initial = torch.cat([p.detach().flatten() for p in model.parameters()])
+    ddp = nn.parallel.DistributedDataParallel(model)
+    optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
+    torch.manual_seed(100 + rank)  # each rank its own data and its own masks
+    for _ in range(5):
+        x, target = torch.randn(32, 20), torch.randint(0, 3, (32,))
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(ddp(x), target).backward()
+        optimizer.step()
+    return initial, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def test_ddp_replicas_stay_in_sync(tmp_path):
+    (initial, final0), (_, final1) = spawn(_train, tmp_path)
+    assert not torch.equal(final0, initial)
+    assert torch.equal(final0, final1)
+
+
+SEED, SHAPE = 2**64 - 5, (10, 6, 5)
+
+
+def _shard_dropout(rank):
+    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
+    rows = SHAPE[0] // WORLD
+    shard = x[rank * rows:(rank + 1) * rows]
+    outs = (
+        torch_ext.mydropout(shard, 0.5, seed=SEED, first_index=rank * shard.numel()),
+        torch_ext.mydropout1d(shard, 0.5, seed=SEED, first_index=rank * rows * SHAPE[1]),
+    )
+    gathered = []
+    for out in outs:
+        parts = [torch.empty_like(out) for _ in range(WORLD)]
+        dist.all_gather(parts, out)
+        gathered.append(torch.cat(parts))
+    return x, gathered
+
+
+def test_shards_gather_to_the_single_process_result(tmp_path):
+    (x, (elementwise, channels)), (_, other) = spawn(_shard_dropout, tmp_path)
+    assert_same_bits(elementwise, torch_ext.mydropout(x, 0.5, seed=SEED))
+    assert_same_bits(channels, torch_ext.mydropout1d(x, 0.5, seed=SEED))
+    assert all(torch.equal(a, b) for a, b in zip(other, (elementwise, channels)))

@@ -1,0 +1,127 @@
+"""Channel dropout: the counterparts of F.dropout1d/2d/3d and nn.Dropout1d/2d/3d.
+
+One mask draw per (batch, channel) pair of an (N, C, *) input (unbatched input: N = 1): pair
+j = n * C + c takes the contract's draw at mask index first_index + j, and its keep or drop and
+scale apply to the whole channel x[n, c]. So channel dropout of an (N, C, 1) tensor equals
+mydropout of it, and the mask does not depend on the input's layout.
+"""
+
+import warnings
+
+import torch
+from torch import nn
+
+from .functional import check_p, prepare
+
+
+def mydropout_channels(
+    input, p=0.5, training=True, inplace=False, *, seed=None, offset=0, generator=None,
+    first_index=0,
+):
+    """Zeroes each channel ``input[n, c]`` of an (N, C, *) input with probability ``p`` and
+    scales the rest by 1/(1-p).
+
+    The keywords are those of torch_ext.mydropout; ``first_index`` is the mask index of the first
+    (batch, channel) pair, so a shard of rows n0.. of a batch takes ``first_index=n0 * C``. The
+    backward recomputes the mask from the state; nothing of the input's size is kept for it.
+    """
+    args = prepare(input, p, training, seed, offset, generator, first_index)
+    if args is None:
+        return input
+    out = torch.ops.torch_ext.mydropout_channels(input, *args)
+    # No in-place kernel: copy_ records the out-of-place op's gradient, and raises torch's own
+    # error on a leaf that requires grad.
+    return input.copy_(out) if inplace else out
+
+
+def _unbatched(input, p, training, inplace, kwargs):
+    """Channel dropout of input as a batch of one, for (C, *) inputs as F.dropout1d/3d treat
+    them."""
+    out = mydropout_channels(input.unsqueeze(0), p, training, inplace, **kwargs)
+    return input if inplace else out.squeeze(0)
+
+
+def _warn_unless(dim, name, expected):
+    """F.dropout2d/3d's deprecation warning for an input of another rank."""
+    if dim not in expected:
+        lo, hi = expected
+        warnings.warn(
+            f"{name}: Received a {dim}-D input to {name}, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            f"and silence this warning, please use dropout instead. Note that {name} "
+            f"exists to provide channel-wise dropout on inputs with {lo - 1} spatial dimensions, "
+            "a channel dimension, and an optional batch dimension "
+            f"(i.e. {lo}D or {hi}D inputs).",
+            stacklevel=3,
+        )
+
+
+def mydropout1d(input, p=0.5, training=True, inplace=False, **kwargs):
+    """F.dropout1d with the mask of mydropout_channels: input (N, C, L), or (C, L) unbatched.
+    Keywords as mydropout_channels."""
+    p = check_p(p)
+    if input.dim() not in (2, 3):
+        raise RuntimeError(
+            f"dropout1d: Expected 2D or 3D input, but received a {input.dim()}D input. "
+            "Note that dropout1d exists to provide channel-wise dropout on inputs with 1 "
+            "spatial dimension, a channel dimension, and an optional batch dimension "
+            "(i.e. 2D or 3D inputs)."
+        )
+    if input.dim() == 2:
+        return _unbatched(input, p, training, inplace, kwargs)
+    return mydropout_channels(input, p, training, inplace, **kwargs)
+
+
+def mydropout2d(input, p=0.5, training=True, inplace=False, **kwargs):
+    """F.dropout2d with the mask of mydropout_channels: input (N, C, H, W). As in torch, a 3D
+    input is taken as (N, C, L), with a warning. Keywords as mydropout_channels."""
+    p = check_p(p)
+    _warn_unless(input.dim(), "dropout2d", (3, 4))
+    if input.dim() == 3:
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+            "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+            "is the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2,
+        )
+    return mydropout_channels(input, p, training, inplace, **kwargs)
+
+
+def mydropout3d(input, p=0.5, training=True, inplace=False, **kwargs):
+    """F.dropout3d with the mask of mydropout_channels: input (N, C, D, H, W), or (C, D, H, W)
+    unbatched. Keywords as mydropout_channels."""
+    p = check_p(p)
+    _warn_unless(input.dim(), "dropout3d", (4, 5))
+    if input.dim() != 5:
+        return _unbatched(input, p, training, inplace, kwargs)
+    return mydropout_channels(input, p, training, inplace, **kwargs)
+
+
+class _ChannelDropout:
+    """What the three modules share; each names its functional."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__(check_p(p), inplace)
+
+    def forward(self, input):
+        return self.functional(input, self.p, self.training, self.inplace)
+
+
+class MyDropout1d(_ChannelDropout, nn.Dropout1d):
+    """nn.Dropout1d with the mask of mydropout1d; a subclass, with no parameters or buffers."""
+
+    functional = staticmethod(mydropout1d)
+
+
+class MyDropout2d(_ChannelDropout, nn.Dropout2d):
+    """nn.Dropout2d with the mask of mydropout2d; a subclass, with no parameters or buffers."""
+
+    functional = staticmethod(mydropout2d)
+
+
+class MyDropout3d(_ChannelDropout, nn.Dropout3d):
+    """nn.Dropout3d with the mask of mydropout3d; a subclass, with no parameters or buffers."""
+
+    functional = staticmethod(mydropout3d)

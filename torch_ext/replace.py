@@ -1,0 +1,44 @@
+"""torch_ext.replace_dropout: swaps torch's dropout modules in a model for ours."""
+
+from torch import nn
+
+from .channel import MyDropout1d, MyDropout2d, MyDropout3d
+from .modules import MyDropout
+
+# Exact types only: a subclass (ours among them) may have a forward of its own.
+_REPLACEMENTS = {
+    nn.Dropout: MyDropout,
+    nn.Dropout1d: MyDropout1d,
+    nn.Dropout2d: MyDropout2d,
+    nn.Dropout3d: MyDropout3d,
+}
+
+
+def _replacement(module):
+    cls = _REPLACEMENTS.get(type(module))
+    if cls is None:
+        return None
+    return cls(module.p, module.inplace).train(module.training)
+
+
+def replace_dropout(model):
+    """Replaces every nn.Dropout, nn.Dropout1d/2d/3d in ``model``, at any depth, by MyDropout,
+    MyDropout1d/2d/3d with the same ``p``, ``inplace`` and training flag; returns the model (the
+    replacement, if ``model`` is itself one of them).
+
+    Left alone: subclasses of these (MyDropout among them), nn.AlphaDropout and
+    nn.FeatureAlphaDropout (a different transform), and dropout that is not a module call, such
+    as the ``dropout`` argument of nn.MultiheadAttention or F.scaled_dot_product_attention's
+    ``dropout_p`` (HuggingFace attention layers read their dropout module's ``p`` and pass it
+    there). Hooks registered on a replaced module do not carry over. The state_dict is unchanged:
+    none of these modules has parameters or buffers.
+    """
+    root = _replacement(model)
+    if root is not None:
+        return root
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            new = _replacement(child)
+            if new is not None:
+                setattr(parent, name, new)
+    return model

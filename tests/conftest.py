@@ -1,7 +1,14 @@
 import pytest
 import torch
+from hypothesis import settings
 
 import torch_ext  # noqa: F401  (registers the ops)
+
+# Hypothesis runs the same examples on every run (derandomize), keeps none between runs and has
+# no per-example deadline, so CI neither flakes nor slows down. --hypothesis-profile=default
+# explores anew.
+settings.register_profile("ci", derandomize=True, max_examples=100, deadline=None, database=None)
+settings.load_profile("ci")
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "paths.h"
+#include "philox.h"
 
 #define ISA512 "avx512f,avx512bw,avx512dq,avx512vl"
 #define T512 __attribute__((target(ISA512)))
@@ -141,10 +142,11 @@ T512 void mydropout_avx512(mydropout_dtype dtype, const void *x, void *y, int64_
 
     gen512 g;
     uint64_t q0 = (prm->first_index + (uint64_t)k) >> 2;
-    uint32_t k0 = (uint32_t)prm->seed, k1 = (uint32_t)(prm->seed >> 32);
-    for (int r = 0; r < 10; ++r, k0 += 0x9E3779B9u, k1 += 0xBB67AE85u) {
-        g.k0[r] = _mm512_set1_epi32((int)k0);
-        g.k1[r] = _mm512_set1_epi32((int)k1);
+    uint32_t k0[10], k1[10];
+    philox_round_keys(prm->seed, k0, k1);
+    for (int r = 0; r < 10; ++r) {
+        g.k0[r] = _mm512_set1_epi32((int)k0[r]);
+        g.k1[r] = _mm512_set1_epi32((int)k1[r]);
     }
     g.c2 = _mm512_set1_epi32((int)(uint32_t)prm->offset);
     g.c3 = _mm512_set1_epi32((int)(uint32_t)(prm->offset >> 32));

@@ -47,6 +47,16 @@ PHILOX_FN void philox4x32_rounds(int rounds, const uint32_t ctr[4], const uint32
     out[3] = c3;
 }
 
+/* The key of each of the 10 rounds from a 64-bit seed, for paths that broadcast them once. */
+PHILOX_FN void philox_round_keys(uint64_t seed, uint32_t k0[10], uint32_t k1[10]) {
+    k0[0] = (uint32_t)seed;
+    k1[0] = (uint32_t)(seed >> 32);
+    for (int r = 1; r < 10; ++r) {
+        k0[r] = k0[r - 1] + PHILOX_W0;
+        k1[r] = k1[r - 1] + PHILOX_W1;
+    }
+}
+
 /* The mask contract's draw for Philox block q (elements 4q .. 4q+3): key = seed, counter =
  * (q, offset), each split into 32-bit words low word first. This is cuRAND's
  * curand_init(seed, offset, 4q) state. */

@@ -1,0 +1,142 @@
+// What one CUDA thread does, written __host__ __device__: the kernels below run it on the GPU,
+// and tests/cuda/emulate.cu runs the same code on the CPU for every thread of a grid, so the
+// indexing is checked where there is no GPU.
+#ifndef MYDROPOUT_DROPOUT_WORK_CUH
+#define MYDROPOUT_DROPOUT_WORK_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <stdint.h>
+
+#include "mydropout.h"
+#include "philox.h"
+
+namespace mydropout_gpu {
+
+// The product is in float32 for every dtype but float64, rounded once to the dtype. Zero is
+// spelled per type: torch builds with the half and bfloat16 conversions switched off.
+template <typename T> struct Scaled;
+template <> struct Scaled<float> {
+  static __host__ __device__ float apply(float x, const mydropout_params &p) {
+    return x * p.scale_f32;
+  }
+  static __host__ __device__ float zero() { return 0.0f; }
+};
+template <> struct Scaled<double> {
+  static __host__ __device__ double apply(double x, const mydropout_params &p) {
+    return x * p.scale_f64;
+  }
+  static __host__ __device__ double zero() { return 0.0; }
+};
+template <> struct Scaled<__half> {
+  static __host__ __device__ __half apply(__half x, const mydropout_params &p) {
+    return __float2half_rn(__half2float(x) * p.scale_f32);
+  }
+  static __host__ __device__ __half zero() { return __ushort_as_half(0); }
+};
+template <> struct Scaled<__nv_bfloat16> {
+  static __host__ __device__ __nv_bfloat16 apply(__nv_bfloat16 x, const mydropout_params &p) {
+    return __float2bfloat16_rn(__bfloat162float(x) * p.scale_f32);
+  }
+  static __host__ __device__ __nv_bfloat16 zero() { return __ushort_as_bfloat16(0); }
+};
+
+template <typename T>
+__host__ __device__ __forceinline__ T drop(T x, uint32_t r, const mydropout_params &prm) {
+  return r >= prm.threshold ? Scaled<T>::apply(x, prm) : Scaled<T>::zero();
+}
+
+// A unit is what a thread takes from one Philox-aligned place: 16 bytes of float32,
+// float16 or bfloat16 (one or two Philox blocks), 32 bytes of float64 (one block). Its
+// alignment makes each load and store 128-bit wide.
+template <typename T> struct alignas(16) Unit {
+  static constexpr int kElems = sizeof(T) == 2 ? 8 : 4;
+  static constexpr int kBlocks = kElems / 4;  // Philox calls per unit
+  T v[kElems];
+};
+
+// Per-block work: one thread per Philox block q, element by element, so any alignment and
+// any first_index. Blocks thread, thread + threads, ... up to the one holding element n - 1.
+template <typename T>
+__host__ __device__ void block_work(const T *x, T *y, int64_t n, const mydropout_params &prm,
+                                    uint64_t thread, uint64_t threads) {
+  const uint64_t first = prm.first_index;
+  const uint64_t q_end = (first + static_cast<uint64_t>(n) + 3) >> 2;
+  for (uint64_t q = (first >> 2) + thread; q < q_end; q += threads) {
+    uint32_t r[4];
+    philox_dropout_block(prm.seed, prm.offset, q, r);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const uint64_t k = 4 * q + j - first;  // wraps past n for the partial first block
+      if (k < static_cast<uint64_t>(n)) y[k] = drop(x[k], r[j], prm);
+    }
+  }
+}
+
+// Unit work: x and y 16-byte aligned, prm.first_index a multiple of 4. Each step loads
+// kUnroll units (thread, thread + threads, ...) before it computes, so that several loads
+// are in flight per thread; a warp's loads are contiguous. Index is uint32_t only where
+// units + kUnroll * threads fits in it (fits_index in launch_plan.h).
+template <typename T, typename Index, int kUnroll>
+__host__ __device__ void unit_work(const T *x, T *y, Index units, const mydropout_params &prm,
+                                   Index thread, Index threads) {
+  using U = Unit<T>;
+  const U *src = reinterpret_cast<const U *>(x);
+  U *dst = reinterpret_cast<U *>(y);
+  const uint64_t q0 = prm.first_index >> 2;
+  for (Index u0 = thread; u0 < units; u0 += kUnroll * threads) {
+    U unit[kUnroll];
+#pragma unroll
+    for (int i = 0; i < kUnroll; ++i) {
+      const Index u = u0 + i * threads;
+      if (u < units) unit[i] = src[u];
+    }
+#pragma unroll
+    for (int i = 0; i < kUnroll; ++i) {
+      const Index u = u0 + i * threads;
+      if (u >= units) break;
+#pragma unroll
+      for (int b = 0; b < U::kBlocks; ++b) {
+        uint32_t r[4];
+        philox_dropout_block(prm.seed, prm.offset, q0 + static_cast<uint64_t>(u) * U::kBlocks + b,
+                             r);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) unit[i].v[4 * b + j] = drop(unit[i].v[4 * b + j], r[j], prm);
+      }
+      dst[u] = unit[i];
+    }
+  }
+}
+
+#ifdef __CUDACC__
+// Seed and offset from device memory when state is given, read when the kernel runs, so a
+// CUDA graph replay sees whatever the state holds then.
+__device__ __forceinline__ void read_state(mydropout_params &prm, const int64_t *state) {
+  if (state != nullptr) {
+    prm.seed = static_cast<uint64_t>(state[0]);
+    prm.offset = static_cast<uint64_t>(state[1]);
+  }
+}
+
+template <typename T>
+__global__ void dropout_block_kernel(const T *x, T *y, int64_t n, mydropout_params prm,
+                                     const int64_t *state) {
+  read_state(prm, state);
+  block_work(x, y, n, prm, static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x,
+             static_cast<uint64_t>(gridDim.x) * blockDim.x);
+}
+
+template <typename T, typename Index, int kUnroll>
+__global__ void dropout_unit_kernel(const T *x, T *y, Index units, mydropout_params prm,
+                                    const int64_t *state) {
+  read_state(prm, state);
+  unit_work<T, Index, kUnroll>(x, y, units, prm,
+                               static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x,
+                               static_cast<Index>(gridDim.x) * blockDim.x);
+}
+#endif
+
+}  // namespace mydropout_gpu
+
+#endif

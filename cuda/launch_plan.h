@@ -1,0 +1,48 @@
+// How a CUDA call is cut into launches and sized, as host code of its own, so that
+// tests/cuda/emulate.cu plans exactly as cuda/mydropout.cu does.
+#ifndef MYDROPOUT_LAUNCH_PLAN_H
+#define MYDROPOUT_LAUNCH_PLAN_H
+
+#include <stdint.h>
+
+namespace mydropout_gpu {
+
+// Elements [0, head) and [tail, n) take the per-block kernel, the units between them the unit
+// kernel. The head ends at the first element that starts a Philox block and sits on 16-byte
+// boundaries of both x and y; where none of the first unit's elements does (x and y
+// misaligned to each other), head == tail == n.
+struct LaunchPlan {
+  int64_t head;
+  uint64_t units;
+  int64_t tail;
+};
+
+inline LaunchPlan plan_launch(uintptr_t x, uintptr_t y, uint64_t elem_size, int64_t unit_elems,
+                              int64_t n, uint64_t first_index) {
+  for (int64_t h = 0; h < unit_elems && h < n; ++h) {
+    const uint64_t skip = static_cast<uint64_t>(h) * elem_size;
+    if ((first_index + h) % 4 == 0 && (x + skip) % 16 == 0 && (y + skip) % 16 == 0) {
+      const uint64_t units = static_cast<uint64_t>(n - h) / unit_elems;
+      return {h, units, h + static_cast<int64_t>(units) * unit_elems};
+    }
+  }
+  return {n, 0, n};
+}
+
+// Blocks of `threads` for `work` threads' worth of work: no more than the GPU keeps resident
+// at once, so there is no second, partial wave; a grid-stride loop does the rest.
+inline unsigned grid_blocks(uint64_t work, unsigned threads, int sms, int blocks_per_sm) {
+  const uint64_t needed = (work + threads - 1) / threads;
+  uint64_t resident = static_cast<uint64_t>(sms) * blocks_per_sm;
+  if (resident == 0) resident = 1;
+  return static_cast<unsigned>(needed < resident ? needed : resident);
+}
+
+// Whether the unit kernel's indices (up to units + unroll * threads) fit in 32 bits.
+inline bool fits_index32(uint64_t units, uint64_t threads, int unroll) {
+  return units + static_cast<uint64_t>(unroll) * threads <= UINT32_MAX;
+}
+
+}  // namespace mydropout_gpu
+
+#endif

@@ -1,0 +1,206 @@
+// The CUDA kernels' thread work (cuda/dropout_work.cuh) and launch plan (cuda/launch_plan.h)
+// run on the CPU: every thread of each planned grid, one after another, on poisoned and
+// guarded buffers, compared bit for bit with the C kernel (csrc/). A thread that skips an
+// element, writes one twice with different values, or steps outside the buffers fails here;
+// no GPU is needed. Run by tests/test_cuda_emulated.py through tests/cuda/Makefile.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <type_traits>
+#include <vector>
+
+#include "dropout_work.cuh"
+#include "launch_plan.h"
+
+using namespace mydropout_gpu;
+
+namespace {
+
+struct Grid {
+  unsigned threads;   // per block
+  int sms, blocks_per_sm;
+};
+
+template <typename T>
+void emulate_blocks(const T *x, T *y, int64_t n, const mydropout_params &prm, const Grid &g) {
+  if (n <= 0) return;
+  const uint64_t philox_blocks = (prm.first_index + n + 3) / 4 - prm.first_index / 4;
+  const uint64_t threads =
+      uint64_t{grid_blocks(philox_blocks, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
+  for (uint64_t t = 0; t < threads; ++t) block_work(x, y, n, prm, t, threads);
+}
+
+template <typename T, typename Index, int kUnroll>
+void emulate_units(const T *x, T *y, uint64_t units, const mydropout_params &prm,
+                   const Grid &g) {
+  if (units == 0) return;
+  const uint64_t work = (units + kUnroll - 1) / kUnroll;
+  const uint64_t threads =
+      uint64_t{grid_blocks(work, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
+  if (sizeof(Index) == 4 && !fits_index32(units, threads, kUnroll)) return;
+  for (uint64_t t = 0; t < threads; ++t)
+    unit_work<T, Index, kUnroll>(x, y, static_cast<Index>(units), prm, static_cast<Index>(t),
+                                 static_cast<Index>(threads));
+}
+
+// The three launches of cuda/mydropout.cu's launch().
+template <typename T, typename Index, int kUnroll>
+void emulate(const T *x, T *y, int64_t n, const mydropout_params &prm, const Grid &g) {
+  const LaunchPlan plan = plan_launch(reinterpret_cast<uintptr_t>(x),
+                                      reinterpret_cast<uintptr_t>(y), sizeof(T),
+                                      Unit<T>::kElems, n, prm.first_index);
+  mydropout_params body = prm, rest = prm;
+  body.first_index += plan.head;
+  rest.first_index += plan.tail;
+  emulate_blocks(x, y, plan.head, prm, g);
+  emulate_units<T, Index, kUnroll>(x + plan.head, y + plan.head, plan.units, body, g);
+  emulate_blocks(x + plan.tail, y + plan.tail, n - plan.tail, rest, g);
+}
+
+// Bits of a NaN of T: a kept NaN may come out with another payload (the README's mask
+// contract); every other element must match bit for bit.
+template <typename T> bool is_nan(const unsigned char *bits) {
+  uint64_t b = 0;
+  std::memcpy(&b, bits, sizeof(T));
+  switch (sizeof(T)) {
+    case 8: return (b & 0x7fffffffffffffffull) > 0x7ff0000000000000ull;
+    case 4: return (b & 0x7fffffffu) > 0x7f800000u;
+    default: return (b & 0x7fffu) > (std::is_same<T, __half>::value ? 0x7c00u : 0x7f80u);
+  }
+}
+
+template <typename T>
+bool same_elements(const unsigned char *actual, const unsigned char *expected, int64_t n) {
+  for (int64_t k = 0; k < n; ++k, actual += sizeof(T), expected += sizeof(T)) {
+    const bool nan = is_nan<T>(expected);
+    if (nan != is_nan<T>(actual) || (!nan && std::memcmp(actual, expected, sizeof(T)) != 0))
+      return false;
+  }
+  return true;
+}
+
+template <typename T> constexpr mydropout_dtype dtype_of();
+template <> constexpr mydropout_dtype dtype_of<float>() { return MYDROPOUT_F32; }
+template <> constexpr mydropout_dtype dtype_of<double>() { return MYDROPOUT_F64; }
+template <> constexpr mydropout_dtype dtype_of<__half>() { return MYDROPOUT_F16; }
+template <> constexpr mydropout_dtype dtype_of<__nv_bfloat16>() { return MYDROPOUT_BF16; }
+
+constexpr size_t kGuard = 64;  // bytes of poison before and after y
+constexpr unsigned char kPoison = 0xA5;
+
+// Bytes from a 64-byte boundary; x ends exactly where its allocation does, so that the
+// sanitized build reports a read past it.
+struct Buffer {
+  unsigned char *data = nullptr;
+  size_t size;
+  explicit Buffer(size_t n) : size(n) {
+    if (posix_memalign(reinterpret_cast<void **>(&data), 64, n ? n : 1) != 0) std::abort();
+    std::memset(data, kPoison, n);
+  }
+  ~Buffer() { std::free(data); }
+  Buffer(const Buffer &) = delete;
+  Buffer &operator=(const Buffer &) = delete;
+};
+
+struct Case {
+  int64_t n;
+  uint64_t first_index;
+  int x_shift, y_shift;  // elements past a 64-byte boundary
+  bool in_place;
+  double p;
+  uint64_t seed, offset;
+};
+
+int failures = 0;
+
+void fail(const char *what, const char *type, const char *variant, const Case &c) {
+  if (++failures <= 20)
+    std::printf("FAIL %s: %s %s n=%lld first_index=%llu x_shift=%d y_shift=%d in_place=%d "
+                "p=%g\n",
+                what, type, variant, static_cast<long long>(c.n),
+                static_cast<unsigned long long>(c.first_index), c.x_shift, c.y_shift,
+                c.in_place, c.p);
+}
+
+bool poisoned(const unsigned char *begin, const unsigned char *end) {
+  for (; begin < end; ++begin)
+    if (*begin != kPoison) return false;
+  return true;
+}
+
+// One case, one variant: random input bits (NaN, infinities and -0 among them), the emulated
+// grid's output against the C kernel's.
+template <typename T, typename Index, int kUnroll>
+void check(const Case &c, const Grid &g, const char *type, const char *variant,
+           std::mt19937_64 &rng) {
+  const size_t bytes = static_cast<size_t>(c.n) * sizeof(T);
+  const size_t xb = c.x_shift * sizeof(T), yb = kGuard + c.y_shift * sizeof(T);
+  Buffer in(xb + bytes), out(yb + bytes + kGuard);
+  for (size_t i = xb; i < in.size; ++i) in.data[i] = static_cast<unsigned char>(rng());
+  std::vector<unsigned char> expected(bytes + 1), x_before(in.data, in.data + in.size);
+  const mydropout_params prm = mydropout_params_make(c.p, c.seed, c.offset, c.first_index);
+  mydropout_cpu(dtype_of<T>(), in.data + xb, expected.data(), c.n, &prm);
+
+  unsigned char *y = c.in_place ? in.data + xb : out.data + yb;
+  emulate<T, Index, kUnroll>(reinterpret_cast<const T *>(in.data + xb), reinterpret_cast<T *>(y),
+                             c.n, prm, g);
+  if (!same_elements<T>(y, expected.data(), c.n)) fail("output", type, variant, c);
+  if (!poisoned(in.data, in.data + xb) ||
+      !(c.in_place || (poisoned(out.data, y) && poisoned(y + bytes, out.data + out.size))))
+    fail("write outside y", type, variant, c);
+  if (!c.in_place && !std::equal(x_before.begin(), x_before.end(), in.data))
+    fail("x changed", type, variant, c);
+}
+
+template <typename T>
+void check_all_variants(const Case &c, const Grid &g, const char *type, std::mt19937_64 &rng) {
+  check<T, uint32_t, 1>(c, g, type, "u32x1", rng);
+  check<T, uint32_t, 2>(c, g, type, "u32x2", rng);
+  check<T, uint32_t, 4>(c, g, type, "u32x4", rng);
+  check<T, uint64_t, 2>(c, g, type, "u64x2", rng);
+}
+
+template <typename T> void run_type(const char *type, std::mt19937_64 &rng) {
+  constexpr int shifts = 16 / sizeof(T) + 1;
+  const Grid grids[] = {{32, 1, 1}, {64, 3, 2}, {256, 132, 8}};
+  const uint64_t firsts[] = {0, 1, 2, 3, 6, (1ull << 32) - 3, (1ull << 62) + 1};
+  // Every small n, with every shift of x and y and every first_index phase.
+  for (int64_t n = 0; n <= 40; ++n)
+    for (int xs = 0; xs < shifts; ++xs)
+      for (int ys = 0; ys < shifts; ++ys)
+        for (uint64_t f = 0; f < 4; ++f) {
+          const Case c{n, f, xs, ys, false, 0.5, rng(), rng()};
+          check_all_variants<T>(c, grids[(n + xs) % 3], type, rng);
+        }
+  // Larger sizes, where the grid-stride loops go round many times, and in place.
+  for (int i = 0; i < 300; ++i) {
+    const int64_t n = 41 + static_cast<int64_t>(rng() % 20000);
+    const Case c{n,
+                 firsts[rng() % 7],
+                 static_cast<int>(rng() % shifts),
+                 static_cast<int>(rng() % shifts),
+                 rng() % 3 == 0,
+                 (rng() % 5) / 5.0,
+                 rng(),
+                 rng()};
+    check_all_variants<T>(c, grids[i % 3], type, rng);
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937_64 rng(20261125);
+  run_type<float>("float32", rng);
+  run_type<double>("float64", rng);
+  run_type<__half>("float16", rng);
+  run_type<__nv_bfloat16>("bfloat16", rng);
+  if (failures) {
+    std::printf("%d failures\n", failures);
+    return 1;
+  }
+  std::printf("emulated CUDA grids equal the C kernel\n");
+  return 0;
+}

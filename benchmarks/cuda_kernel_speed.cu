@@ -1,0 +1,132 @@
+// Speed of the CUDA unit kernel (cuda/dropout_work.cuh) over its tuning choices, threads per
+// block and units each thread loads before it computes (kUnroll), against
+// cudaMemcpyAsync device to device, the copy ceiling, on one GPU in one run. The product's
+// choice is kThreads and kUnroll in cuda/mydropout.cu. Each variant's output is checked
+// against the first one's. Build and run from the project root, on a GPU machine:
+//   gcc -std=c11 -O2 -Icsrc -c csrc/*.c
+//   nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda benchmarks/cuda_kernel_speed.cu *.o \
+//       -o cuda_kernel_speed
+//   ./cuda_kernel_speed
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "dropout_work.cuh"
+#include "launch_plan.h"
+
+using namespace mydropout_gpu;
+
+namespace {
+
+constexpr int kRuns = 30;
+
+void check(cudaError_t err, const char *what) {
+  if (err != cudaSuccess) {
+    std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(err));
+    std::exit(1);
+  }
+}
+
+// The median of kRuns timings of `run`, in milliseconds, after a warm-up.
+template <typename Run> float median_ms(Run run) {
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start), "event");
+  check(cudaEventCreate(&stop), "event");
+  run();
+  std::vector<float> ms(kRuns);
+  for (float &t : ms) {
+    check(cudaEventRecord(start), "record");
+    run();
+    check(cudaEventRecord(stop), "record");
+    check(cudaEventSynchronize(stop), "sync");
+    check(cudaEventElapsedTime(&t, start, stop), "elapsed");
+  }
+  check(cudaGetLastError(), "launch");
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::nth_element(ms.begin(), ms.begin() + kRuns / 2, ms.end());
+  return ms[kRuns / 2];
+}
+
+struct Row {
+  std::string dtype;
+  uint64_t n;
+  std::string variant;
+  float ms;
+  double gbps, of_copy;
+};
+
+template <typename T, int kUnroll>
+float time_unit_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) {
+  const uint64_t units = n / Unit<T>::kElems;
+  int per_sm = 0;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+            &per_sm, dropout_unit_kernel<T, uint32_t, kUnroll>, threads, 0),
+        "occupancy");
+  const unsigned blocks = grid_blocks((units + kUnroll - 1) / kUnroll, threads, sms, per_sm);
+  const mydropout_params prm = mydropout_params_make(0.5, 42, 7, 0);
+  return median_ms([&] {
+    dropout_unit_kernel<T, uint32_t, kUnroll>
+        <<<blocks, threads, 0, 0>>>(x, y, static_cast<uint32_t>(units), prm, nullptr);
+  });
+}
+
+template <typename T>
+void run_dtype(const char *name, uint64_t n, int sms, std::vector<Row> &rows) {
+  const size_t bytes = n * sizeof(T);
+  T *x, *y;
+  check(cudaMalloc(&x, bytes), "malloc");
+  check(cudaMalloc(&y, bytes), "malloc");
+  std::vector<unsigned char> host(bytes), first(bytes);
+  for (size_t i = 0; i < bytes; ++i) host[i] = static_cast<unsigned char>(std::rand() >> 7);
+  check(cudaMemcpy(x, host.data(), bytes, cudaMemcpyHostToDevice), "upload");
+
+  const float copy_ms = median_ms([&] { cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice); });
+  auto add = [&](const std::string &variant, float ms) {
+    rows.push_back({name, n, variant, ms, 2.0 * bytes / (ms * 1e6), copy_ms / ms});
+  };
+  add("cudaMemcpy", copy_ms);
+
+  bool have_first = false;
+  auto variant = [&](const std::string &label, float ms) {
+    check(cudaMemcpy(host.data(), y, bytes, cudaMemcpyDeviceToHost), "download");
+    if (!have_first) {
+      first = host;
+      have_first = true;
+    } else if (host != first) {
+      std::printf("MISMATCH: %s %s differs from the first variant\n", name, label.c_str());
+    }
+    add(label, ms);
+  };
+  for (unsigned threads : {128u, 256u, 512u}) {
+    const std::string label = "threads=" + std::to_string(threads) + " unroll=";
+    variant(label + "1", time_unit_kernel<T, 1>(x, y, n, threads, sms));
+    variant(label + "2", time_unit_kernel<T, 2>(x, y, n, threads, sms));
+    variant(label + "4", time_unit_kernel<T, 4>(x, y, n, threads, sms));
+  }
+  cudaFree(x);
+  cudaFree(y);
+}
+
+}  // namespace
+
+int main() {
+  cudaDeviceProp prop;
+  check(cudaGetDeviceProperties(&prop, 0), "device");
+  std::printf("%s, %d SMs; median of %d runs; GB/s counts bytes read plus written\n",
+              prop.name, prop.multiProcessorCount, kRuns);
+  std::vector<Row> rows;
+  for (uint64_t n : {uint64_t{1} << 24, uint64_t{1} << 26, uint64_t{1} << 28}) {
+    run_dtype<float>("float32", n, prop.multiProcessorCount, rows);
+    run_dtype<__nv_bfloat16>("bfloat16", n, prop.multiProcessorCount, rows);
+    run_dtype<__half>("float16", n, prop.multiProcessorCount, rows);
+  }
+  std::printf("%-9s %11s %-22s %9s %8s %8s\n", "dtype", "n", "variant", "ms", "GB/s",
+              "of copy");
+  for (const Row &r : rows)
+    std::printf("%-9s %11llu %-22s %9.4f %8.1f %7.1f%%\n", r.dtype.c_str(),
+                static_cast<unsigned long long>(r.n), r.variant.c_str(), r.ms, r.gbps, 100 * r.of_copy);
+  return 0;
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# A lent GPU machine's work, in as few calls as its time allows: builds for the GPU it finds,
+# then runs the stages named, in order (default: all four):
+#   speed     benchmarks/cuda_kernel_speed.cu: the unit kernel over threads per block and
+#             units in flight, against cudaMemcpyAsync (pick kThreads and kUnroll from it)
+#   tests     the README's test suite, CUDA tests included
+#   memcheck  compute-sanitizer --tool memcheck over tests/test_cuda.py (the slow test left out)
+#   bench     benchmarks/bench.py --device cuda: the JSON and PNG of benchmarks/results/
+# e.g. `bash tools/gpu_session.sh speed tests`. Logs and results go to $OUT (what the device
+# tool brings back; at most 8 files), else to gpu-out/. A failing stage does not stop the next.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-gpu-out}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1 MYDROPOUT_CUDA=1 MAX_JOBS=${MAX_JOBS:-$(nproc)}
+if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
+  TORCH_CUDA_ARCH_LIST=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1)
+  export TORCH_CUDA_ARCH_LIST
+fi
+arch=sm_${TORCH_CUDA_ARCH_LIST//./}
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(speed tests memcheck bench)
+
+{ nvidia-smi; nvcc --version; python3 -c "import torch; print('torch', torch.__version__)"; } \
+  >"$out/gpu.txt" 2>&1
+bash tools/setup.sh >"$out/setup.log" 2>&1 || { tail -n 40 "$out/setup.log"; exit 1; }
+tail -n 1 "$out/setup.log"
+
+status=0
+for stage in "${stages[@]}"; do
+  echo "== $stage"
+  case $stage in
+    speed)
+      objs=$(mktemp -d)
+      (cd "$objs" && cc -std=c11 -O2 -I"$OLDPWD/csrc" -c "$OLDPWD"/csrc/*.c) &&
+        nvcc -std=c++17 -O3 -arch="$arch" -Icsrc -Icuda benchmarks/cuda_kernel_speed.cu \
+          "$objs"/*.o -o "$objs/cuda_kernel_speed" &&
+        "$objs/cuda_kernel_speed" 2>&1 | tee "$out/kernel_speed.txt" ;;
+    tests)
+      .venv/bin/python -m pytest tests -q -p no:cacheprovider 2>&1 | tee "$out/tests.log" |
+        tail -n 15 ;;
+    memcheck)
+      compute-sanitizer --tool memcheck --error-exitcode 1 .venv/bin/python -m pytest \
+        tests/test_cuda.py -q -m "not slow" -p no:cacheprovider 2>&1 | tee "$out/memcheck.log" |
+        tail -n 15 ;;
+    bench)
+      stamp=$(mktemp)
+      .venv/bin/python benchmarks/bench.py --device cuda 2>&1 | tee "$out/bench.log" &&
+        find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \; ;;
+    *) echo "unknown stage $stage"; false ;;
+  esac || status=1
+done
+exit $status

@@ -27,6 +27,19 @@ def test_cuda_equals_cpu_forward_and_backward(dtype, n, first_index):
     assert_same_bits(outs["cuda"][1], outs["cpu"][1])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cuda_equals_cpu_on_special_values(dtype):
+    # inf, NaN, -0 and subnormals of each dtype, kept and dropped; a kept NaN may differ in
+    # payload only (the mask contract).
+    info = torch.finfo(dtype)
+    specials = torch.tensor([float("inf"), float("-inf"), float("nan"), -0.0, 0.0,
+                             info.tiny / 2, -info.tiny / 4, info.max, -info.max], dtype=dtype)
+    x = specials.repeat(1001)
+    outs = [torch_ext.mydropout(x.to(device), 0.25, seed=5, offset=1).cpu()
+            for device in ("cpu", "cuda")]
+    assert_same_bits(outs[1], outs[0])
+
+
 def test_cuda_state_on_device_equals_state_on_cpu():
     x = torch.randn(10007, device="cuda")
     state = torch.tensor([123, 456])

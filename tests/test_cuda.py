@@ -1,5 +1,9 @@
 """CUDA against the CPU, bit for bit, and CUDA graphs. Skipped where there is no GPU."""
 
+import pathlib
+import shutil
+import subprocess
+
 import pytest
 import torch
 
@@ -56,6 +60,37 @@ def test_cuda_mask_is_curands_philox_on_a_sample():
     idx = torch.arange(0, n, 97)
     kept = torch.from_numpy(draws(seed, offset, idx.numpy()) >= 2**31)
     assert torch.equal((y.cpu()[idx] != 0), kept)
+
+
+def curand_include():
+    """The folder of curand_kernel.h: the toolkit's include folder, else the nvidia-curand
+    wheel's that CUDA builds of torch depend on; None if neither has it."""
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    candidates = [pathlib.Path(CUDA_HOME or "/usr/local/cuda") / "include"]
+    try:
+        import nvidia
+
+        candidates += [h.parent for root in nvidia.__path__
+                       for h in pathlib.Path(root).glob("**/curand_kernel.h")]
+    except ImportError:
+        pass
+    return next((str(c) for c in candidates if (c / "curand_kernel.h").exists()), None)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None or shutil.which("make") is None,
+                    reason="no nvcc or make")
+def test_cuda_mask_is_curands_own(tmp_path):
+    # cuRAND itself, on the GPU, against the kernel's mask (tests/cuda/curand_mask.cu).
+    include = curand_include()
+    if include is None:
+        pytest.skip("no curand_kernel.h")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    result = subprocess.run(["make", "-s", "-C", str(root / "tests" / "cuda"), "curand",
+                             f"OUT={tmp_path}", f"CURAND_INCLUDE={include}"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the CUDA mask is cuRAND's" in result.stdout, result.stdout
 
 
 def test_cuda_graph_replays_draw_fresh_masks_and_matching_backward():

@@ -83,7 +83,8 @@ void run_dtype(const char *name, uint64_t n, int sms, std::vector<Row> &rows) {
   for (size_t i = 0; i < bytes; ++i) host[i] = static_cast<unsigned char>(std::rand() >> 7);
   check(cudaMemcpy(x, host.data(), bytes, cudaMemcpyHostToDevice), "upload");
 
-  const float copy_ms = median_ms([&] { cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice); });
+  const float copy_ms =
+      median_ms([&] { cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice); });
   auto add = [&](const std::string &variant, float ms) {
     rows.push_back({name, n, variant, ms, 2.0 * bytes / (ms * 1e6), copy_ms / ms});
   };
@@ -127,6 +128,7 @@ int main() {
               "of copy");
   for (const Row &r : rows)
     std::printf("%-9s %11llu %-22s %9.4f %8.1f %7.1f%%\n", r.dtype.c_str(),
-                static_cast<unsigned long long>(r.n), r.variant.c_str(), r.ms, r.gbps, 100 * r.of_copy);
+                static_cast<unsigned long long>(r.n), r.variant.c_str(), r.ms, r.gbps,
+                100 * r.of_copy);
   return 0;
 }

@@ -3,7 +3,10 @@
 #ifndef MYDROPOUT_LAUNCH_PLAN_H
 #define MYDROPOUT_LAUNCH_PLAN_H
 
+#include <cuda_runtime_api.h>
 #include <stdint.h>
+
+#include "mydropout.h"
 
 namespace mydropout_gpu {
 
@@ -29,6 +32,24 @@ inline LaunchPlan plan_launch(uintptr_t x, uintptr_t y, uint64_t elem_size, int6
   return {n, 0, n};
 }
 
+// Cuts a call by plan_launch and runs its three parts, in order, through `run`: the launchers
+// of cuda/mydropout.cu, or tests/cuda/emulate.cu's emulation of them. Its blocks(x, y, n, prm)
+// and units(x, y, units, prm) return a cudaError_t.
+template <typename T, typename Run>
+cudaError_t run_plan(const T *x, T *y, int64_t n, int64_t unit_elems,
+                     const mydropout_params &prm, const Run &run) {
+  const LaunchPlan plan = plan_launch(reinterpret_cast<uintptr_t>(x),
+                                      reinterpret_cast<uintptr_t>(y), sizeof(T), unit_elems, n,
+                                      prm.first_index);
+  mydropout_params body = prm, rest = prm;
+  body.first_index += plan.head;
+  rest.first_index += plan.tail;
+  cudaError_t err = run.blocks(x, y, plan.head, prm);
+  if (err == cudaSuccess) err = run.units(x + plan.head, y + plan.head, plan.units, body);
+  if (err == cudaSuccess) err = run.blocks(x + plan.tail, y + plan.tail, n - plan.tail, rest);
+  return err;
+}
+
 // Blocks of `threads` for `work` threads' worth of work: no more than the GPU keeps resident
 // at once, so there is no second, partial wave; a grid-stride loop does the rest.
 inline unsigned grid_blocks(uint64_t work, unsigned threads, int sms, int blocks_per_sm) {
@@ -36,6 +57,11 @@ inline unsigned grid_blocks(uint64_t work, unsigned threads, int sms, int blocks
   uint64_t resident = static_cast<uint64_t>(sms) * blocks_per_sm;
   if (resident == 0) resident = 1;
   return static_cast<unsigned>(needed < resident ? needed : resident);
+}
+
+// Philox blocks that elements [first_index, first_index + n) touch: the per-block kernel's work.
+inline uint64_t philox_blocks(uint64_t first_index, int64_t n) {
+  return (first_index + n + 3) / 4 - first_index / 4;
 }
 
 // Whether the unit kernel's indices (up to units + unroll * threads) fit in 32 bits.

@@ -42,47 +42,41 @@ cudaError_t launch_resident(uint64_t work, cudaStream_t stream, Args... args) {
   return cudaGetLastError();
 }
 
-template <typename T>
-cudaError_t launch_blocks(const T *x, T *y, int64_t n, const mydropout_params &prm,
-                          const int64_t *state, cudaStream_t stream) {
-  if (n <= 0) return cudaSuccess;
-  const uint64_t philox_blocks = (prm.first_index + n + 3) / 4 - prm.first_index / 4;
-  return launch_resident<dropout_block_kernel<T>>(philox_blocks, stream, x, y, n, prm, state);
-}
+// The launchers that run_plan (launch_plan.h) calls.
+struct Launch {
+  const int64_t *state;
+  cudaStream_t stream;
 
-template <typename T>
-cudaError_t launch_units(const T *x, T *y, uint64_t units, const mydropout_params &prm,
-                         const int64_t *state, cudaStream_t stream) {
-  if (units == 0) return cudaSuccess;
-  const uint64_t work = (units + kUnroll - 1) / kUnroll;
-  // 32-bit indices where they fit with the grid the 32-bit kernel would get.
-  int sms = 0, blocks_per_sm = 0;
-  cudaError_t err = residency<dropout_unit_kernel<T, uint32_t, kUnroll>>(&sms, &blocks_per_sm);
-  if (err != cudaSuccess) return err;
-  const uint64_t threads = uint64_t{grid_blocks(work, kThreads, sms, blocks_per_sm)} * kThreads;
-  if (fits_index32(units, threads, kUnroll)) {
-    return launch_resident<dropout_unit_kernel<T, uint32_t, kUnroll>>(
-        work, stream, x, y, static_cast<uint32_t>(units), prm, state);
+  template <typename T>
+  cudaError_t blocks(const T *x, T *y, int64_t n, const mydropout_params &prm) const {
+    if (n <= 0) return cudaSuccess;
+    return launch_resident<dropout_block_kernel<T>>(philox_blocks(prm.first_index, n), stream,
+                                                    x, y, n, prm, state);
   }
-  return launch_resident<dropout_unit_kernel<T, uint64_t, kUnroll>>(work, stream, x, y, units,
-                                                                     prm, state);
-}
+
+  template <typename T>
+  cudaError_t units(const T *x, T *y, uint64_t units, const mydropout_params &prm) const {
+    if (units == 0) return cudaSuccess;
+    const uint64_t work = (units + kUnroll - 1) / kUnroll;
+    // 32-bit indices where they fit with the grid the 32-bit kernel would get.
+    int sms = 0, blocks_per_sm = 0;
+    cudaError_t err = residency<dropout_unit_kernel<T, uint32_t, kUnroll>>(&sms, &blocks_per_sm);
+    if (err != cudaSuccess) return err;
+    const uint64_t threads = uint64_t{grid_blocks(work, kThreads, sms, blocks_per_sm)} * kThreads;
+    if (fits_index32(units, threads, kUnroll)) {
+      return launch_resident<dropout_unit_kernel<T, uint32_t, kUnroll>>(
+          work, stream, x, y, static_cast<uint32_t>(units), prm, state);
+    }
+    return launch_resident<dropout_unit_kernel<T, uint64_t, kUnroll>>(work, stream, x, y, units,
+                                                                       prm, state);
+  }
+};
 
 template <typename T>
-cudaError_t launch(const void *xv, void *yv, int64_t n, const mydropout_params &prm,
+cudaError_t launch(const void *x, void *y, int64_t n, const mydropout_params &prm,
                    const int64_t *state, cudaStream_t stream) {
-  const T *x = static_cast<const T *>(xv);
-  T *y = static_cast<T *>(yv);
-  const LaunchPlan plan = plan_launch(reinterpret_cast<uintptr_t>(x),
-                                      reinterpret_cast<uintptr_t>(y), sizeof(T),
-                                      Unit<T>::kElems, n, prm.first_index);
-  mydropout_params body = prm, rest = prm;
-  body.first_index += plan.head;
-  rest.first_index += plan.tail;
-  cudaError_t err = launch_blocks(x, y, plan.head, prm, state, stream);
-  if (err == cudaSuccess) err = launch_units(x + plan.head, y + plan.head, plan.units, body, state, stream);
-  if (err == cudaSuccess) err = launch_blocks(x + plan.tail, y + plan.tail, n - plan.tail, rest, state, stream);
-  return err;
+  return run_plan(static_cast<const T *>(x), static_cast<T *>(y), n, Unit<T>::kElems, prm,
+                  Launch{state, stream});
 }
 
 __global__ void store_state_kernel(int64_t *state, const int64_t *seed_ptr,

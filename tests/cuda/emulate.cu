@@ -23,41 +23,34 @@ struct Grid {
   int sms, blocks_per_sm;
 };
 
-template <typename T>
-void emulate_blocks(const T *x, T *y, int64_t n, const mydropout_params &prm, const Grid &g) {
-  if (n <= 0) return;
-  const uint64_t philox_blocks = (prm.first_index + n + 3) / 4 - prm.first_index / 4;
-  const uint64_t threads =
-      uint64_t{grid_blocks(philox_blocks, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
-  for (uint64_t t = 0; t < threads; ++t) block_work(x, y, n, prm, t, threads);
-}
+// cuda/mydropout.cu's launchers, with each kernel's grid run thread after thread.
+template <typename Index, int kUnroll> struct Emulation {
+  Grid g;
 
-template <typename T, typename Index, int kUnroll>
-void emulate_units(const T *x, T *y, uint64_t units, const mydropout_params &prm,
-                   const Grid &g) {
-  if (units == 0) return;
-  const uint64_t work = (units + kUnroll - 1) / kUnroll;
-  const uint64_t threads =
-      uint64_t{grid_blocks(work, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
-  if (sizeof(Index) == 4 && !fits_index32(units, threads, kUnroll)) return;
-  for (uint64_t t = 0; t < threads; ++t)
-    unit_work<T, Index, kUnroll>(x, y, static_cast<Index>(units), prm, static_cast<Index>(t),
-                                 static_cast<Index>(threads));
-}
+  template <typename T>
+  cudaError_t blocks(const T *x, T *y, int64_t n, const mydropout_params &prm) const {
+    if (n <= 0) return cudaSuccess;
+    const uint64_t work = philox_blocks(prm.first_index, n);
+    const uint64_t threads =
+        uint64_t{grid_blocks(work, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
+    for (uint64_t t = 0; t < threads; ++t) block_work(x, y, n, prm, t, threads);
+    return cudaSuccess;
+  }
 
-// The three launches of cuda/mydropout.cu's launch().
-template <typename T, typename Index, int kUnroll>
-void emulate(const T *x, T *y, int64_t n, const mydropout_params &prm, const Grid &g) {
-  const LaunchPlan plan = plan_launch(reinterpret_cast<uintptr_t>(x),
-                                      reinterpret_cast<uintptr_t>(y), sizeof(T),
-                                      Unit<T>::kElems, n, prm.first_index);
-  mydropout_params body = prm, rest = prm;
-  body.first_index += plan.head;
-  rest.first_index += plan.tail;
-  emulate_blocks(x, y, plan.head, prm, g);
-  emulate_units<T, Index, kUnroll>(x + plan.head, y + plan.head, plan.units, body, g);
-  emulate_blocks(x + plan.tail, y + plan.tail, n - plan.tail, rest, g);
-}
+  template <typename T>
+  cudaError_t units(const T *x, T *y, uint64_t units, const mydropout_params &prm) const {
+    if (units == 0) return cudaSuccess;
+    const uint64_t work = (units + kUnroll - 1) / kUnroll;
+    const uint64_t threads =
+        uint64_t{grid_blocks(work, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
+    if (sizeof(Index) == 4 && !fits_index32(units, threads, kUnroll))
+      return cudaErrorInvalidValue;
+    for (uint64_t t = 0; t < threads; ++t)
+      unit_work<T, Index, kUnroll>(x, y, static_cast<Index>(units), prm, static_cast<Index>(t),
+                                   static_cast<Index>(threads));
+    return cudaSuccess;
+  }
+};
 
 // Bits of a NaN of T: a kept NaN may come out with another payload (the README's mask
 // contract); every other element must match bit for bit.
@@ -144,8 +137,9 @@ void check(const Case &c, const Grid &g, const char *type, const char *variant,
   mydropout_cpu(dtype_of<T>(), in.data + xb, expected.data(), c.n, &prm);
 
   unsigned char *y = c.in_place ? in.data + xb : out.data + yb;
-  emulate<T, Index, kUnroll>(reinterpret_cast<const T *>(in.data + xb), reinterpret_cast<T *>(y),
-                             c.n, prm, g);
+  if (run_plan(reinterpret_cast<const T *>(in.data + xb), reinterpret_cast<T *>(y), c.n,
+               Unit<T>::kElems, prm, Emulation<Index, kUnroll>{g}) != cudaSuccess)
+    fail("launch", type, variant, c);
   if (!same_elements<T>(y, expected.data(), c.n)) fail("output", type, variant, c);
   if (!poisoned(in.data, in.data + xb) ||
       !(c.in_place || (poisoned(out.data, y) && poisoned(y + bytes, out.data + out.size))))

@@ -158,9 +158,55 @@ def test_inplace_bumps_the_version_counter():
         y.sum().backward()
 
 
-def test_raw_inplace_op_refuses_a_tensor_that_requires_grad():
-    h = torch.randn(10, requires_grad=True) * 1
-    with pytest.raises(RuntimeError, match="no autograd formula"):
-        torch.ops.torch_ext.mydropout_(h, 0.5, torch.tensor([1, 2]), 0)
+@pytest.mark.parametrize("mode", [torch.enable_grad, torch.inference_mode])
+def test_inplace_bumps_the_version_counter_once_with_grad_and_in_inference_mode(mode):
+    # With grad the custom Function bumps it; in inference mode, where the Autograd kernel does not
+    # run, the ADInplaceOrView kernel does.
+    a = torch.randn(100, requires_grad=True)
+    y = a.sigmoid()  # saves its output
+    version = y._version
+    with mode():
+        torch_ext.mydropout(y, 0.5, inplace=True)
+    assert y._version == version + 1
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_raw_inplace_op_records_the_gradient_of_the_out_of_place_op(device, layout):
+    x = torch.randn(7, 40, device=device, requires_grad=True)
+
+    def make():
+        h = x * 1
+        return h.t() if layout == "transposed" else h
+
+    g = torch.randn_like(make())
+    expected = torch.ops.torch_ext.mydropout(make(), 0.5, _state(), 7)
+    (g_expected,) = torch.autograd.grad(expected, x, g)
+    h = make()
+    torch.ops.torch_ext.mydropout_(h, 0.5, _state(), 7)
+    (g_inplace,) = torch.autograd.grad(h, x, g)
+    assert_same_bits(h, expected)
+    assert_same_bits(g_inplace, g_expected)
+
+
+def test_raw_inplace_op_on_a_view_gives_the_base_its_gradient(device):
+    x = torch.randn(7, 40, device=device, requires_grad=True)
+    base = x * 1
+    torch.ops.torch_ext.mydropout_(base[1:, ::3], 0.5, _state(), 7)
+    g = torch.randn(7, 40, device=device)
+    (gx,) = torch.autograd.grad(base, x, g)
+    expected = g.clone()
+    expected[1:, ::3] = torch.ops.torch_ext.mydropout(g[1:, ::3], 0.5, _state(), 7)
+    assert_same_bits(gx, expected)
+
+
+def test_raw_inplace_op_on_a_leaf_is_torchs_error_before_writing():
+    x = torch.randn(10, requires_grad=True)
+    before = x.detach().clone()
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        torch.ops.torch_ext.mydropout_(x, 0.5, _state(), 0)
+    assert_same_bits(x, before)
     with torch.no_grad():
-        torch.ops.torch_ext.mydropout_(h, 0.5, torch.tensor([1, 2]), 0)
+        torch.ops.torch_ext.mydropout_(x, 0.5, _state(), 0)
+    assert not torch.equal(x, before)

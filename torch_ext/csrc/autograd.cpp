@@ -1,8 +1,9 @@
-// Autograd in C++: the backward is the same op on the gradient with the saved (seed, offset)
-// pair, so it keeps no mask and is itself differentiable. In C++ rather than Python, so that a
-// call on a small tensor costs little more than the kernel.
+// Autograd in C++: the backward is the out-of-place op on the gradient with the saved
+// (seed, offset) pair, so it keeps no mask and is itself differentiable. In C++ rather than
+// Python, so that a call on a small tensor costs little more than the kernel.
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/VariableTypeUtils.h>
 #include <torch/library.h>
 
 namespace torch_ext {
@@ -11,15 +12,21 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// The two out-of-place ops: elementwise dropout, whose mask follows the output's memory order,
-// and channel dropout, whose mask does not.
+// The ops with an autograd formula: elementwise dropout, out of place or in place, whose mask
+// follows the output's memory order, and channel dropout, whose mask does not. name is the
+// out-of-place op, which the backward runs on the gradient.
 struct Elementwise {
   static constexpr const char *name = "torch_ext::mydropout";
   static constexpr bool mask_follows_layout = true;
+  static constexpr bool inplace = false;
+};
+struct ElementwiseInplace : Elementwise {
+  static constexpr bool inplace = true;
 };
 struct Channels {
   static constexpr const char *name = "torch_ext::mydropout_channels";
   static constexpr bool mask_follows_layout = false;
+  static constexpr bool inplace = false;
 };
 
 template <class Op>
@@ -32,6 +39,15 @@ at::Tensor call(const at::Tensor &input, double p, const at::Tensor &state,
   return op.call(input, p, state, first_index);
 }
 
+void call_mydropout_(const at::Tensor &input, double p, const at::Tensor &state,
+                     int64_t first_index) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("torch_ext::mydropout_", "")
+                             .typed<void(const at::Tensor &, double, const at::Tensor &,
+                                         int64_t)>();
+  op.call(input, p, state, first_index);
+}
+
 template <class Op>
 class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
  public:
@@ -40,8 +56,16 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
     at::Tensor out;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
-      out = call<Op>(input, p, state, first_index);
+      if constexpr (Op::inplace) {
+        call_mydropout_(input, p, state, first_index);
+        out = input;
+      } else {
+        out = call<Op>(input, p, state, first_index);
+      }
     }
+    // apply() then bumps the input's version counter, with grad or without, and where it records
+    // the node, rebases the input's history onto it.
+    if constexpr (Op::inplace) ctx->mark_dirty({input});
     ctx->save_for_backward({state});
     ctx->saved_data["p"] = p;
     ctx->saved_data["first_index"] = first_index;
@@ -72,25 +96,24 @@ at::Tensor dropout_autograd(const at::Tensor &input, double p, const at::Tensor 
   return DropoutFunction<Op>::apply(input, p, state, first_index);
 }
 
-void call_mydropout_(const at::Tensor &input, double p, const at::Tensor &state,
-                     int64_t first_index) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("torch_ext::mydropout_", "")
-                             .typed<void(const at::Tensor &, double, const at::Tensor &,
-                                         int64_t)>();
-  op.call(input, p, state, first_index);
-}
-
+// The schema returns nothing: the caller's input is the output, its history already rebased.
 void mydropout_inplace_autograd(const at::Tensor &input, double p, const at::Tensor &state,
                                 int64_t first_index) {
-  TORCH_CHECK(!(at::GradMode::is_enabled() && input.requires_grad()),
-              "torch_ext::mydropout_ has no autograd formula; torch_ext.mydropout(x, p, "
-              "inplace=True) records one for a tensor that requires grad");
-  at::AutoDispatchBelowAutograd guard;
-  call_mydropout_(input, p, state, first_index);
+  if (!input.defined() || !state.defined()) {
+    // None for a tensor argument arrives undefined, which apply() cannot wrap: the kernel
+    // refuses it with its own message.
+    at::AutoDispatchBelowAutograd guard;
+    return call_mydropout_(input, p, state, first_index);
+  }
+  // torch's own refusals of an in-place op (on a leaf that requires grad, on a view of one, on a
+  // view whose history cannot be rebased), made as native ops make them: before the input is
+  // written. apply() would catch only the first, and after the kernel ran.
+  torch::autograd::check_inplace(input, input.requires_grad());
+  DropoutFunction<ElementwiseInplace>::apply(input, p, state, first_index);
 }
 
-// Bumps the version counter, so autograd sees that a tensor it saved was overwritten.
+// Bumps the version counter where the Autograd kernel does not run (in inference mode, on a
+// normal tensor), so that autograd still sees that a tensor it saved was overwritten.
 void mydropout_inplace_view(const at::Tensor &input, double p, const at::Tensor &state,
                             int64_t first_index) {
   {

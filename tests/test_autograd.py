@@ -3,6 +3,8 @@
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 import torch_ext
 from reference import apply_mask, assert_same_bits, keep_mask
@@ -146,6 +148,23 @@ def test_compile_stateful_draws_fresh_masks(device):
     assert torch.equal(c, f(x))
 
 
+def test_compile_fullgraph_inplace_with_grad_equals_eager():
+    torch._dynamo.reset()
+
+    def f(x):
+        h = x * 2
+        torch_ext.mydropout(h[:, 1:].t(), 0.3, inplace=True, seed=5, offset=1)
+        return h
+
+    x = torch.randn(64, 33, requires_grad=True)
+    eager = f(x)
+    compiled = torch.compile(f, fullgraph=True)(x)
+    assert_same_bits(compiled, eager)
+    grad = torch.randn(eager.shape)
+    assert_same_bits(torch.autograd.grad(compiled, x, grad)[0],
+                     torch.autograd.grad(eager, x, grad)[0])
+
+
 def test_inplace_bumps_the_version_counter():
     # Overwriting a tensor that another op saved must make that op's backward fail loudly.
     a = torch.randn(100, requires_grad=True)
@@ -210,3 +229,29 @@ def test_raw_inplace_op_on_a_leaf_is_torchs_error_before_writing():
     with torch.no_grad():
         torch.ops.torch_ext.mydropout_(x, 0.5, _state(), 0)
     assert not torch.equal(x, before)
+
+
+class _Outputs(TorchDispatchMode):
+    """The ops that run below autograd, each with the sizes of the tensors it returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        numels = [t.numel() for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        self.calls.append((func, numels))
+        return out
+
+
+def test_inplace_with_autograd_allocates_no_temporary_of_the_input_size():
+    x = torch.randn(1000, requires_grad=True)
+    h = x * 2
+    address = h.data_ptr()
+    with _Outputs() as outputs:
+        y = torch_ext.mydropout(h, 0.5, inplace=True, seed=6)
+    assert y is h and y.data_ptr() == address
+    assert "DropoutFunction" in y.grad_fn.name()
+    assert torch.ops.torch_ext.mydropout_.default in [func for func, _ in outputs.calls]
+    assert all(n <= 2 for _, numels in outputs.calls for n in numels)  # the state only

@@ -79,9 +79,5 @@ def mydropout(
     p, state, first_index = args
     if not inplace:
         return torch.ops.torch_ext.mydropout(input, p, state, first_index)
-    if torch.is_grad_enabled() and input.requires_grad:
-        # The in-place op has no autograd formula; copy_ records the one of the out-of-place op,
-        # and raises torch's own error on a leaf that requires grad.
-        return input.copy_(torch.ops.torch_ext.mydropout(input, p, state, first_index))
     torch.ops.torch_ext.mydropout_(input, p, state, first_index)
     return input

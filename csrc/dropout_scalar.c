@@ -43,7 +43,7 @@ static void run_f64(const double *x, double *y, int64_t n, const mydropout_param
 
 static void run_f16(const uint16_t *x, uint16_t *y, int64_t n, const mydropout_params *prm) {
     const float s = prm->scale_f32;
-#define KEEP(k) y[k] = f32_to_f16(f16_to_f32(x[k]) * s)
+#define KEEP(k) y[k] = f16_scaled(x[k], s)
 #define DROP(k) y[k] = 0
     SCALAR_LOOP(KEEP, DROP);
 #undef KEEP
@@ -52,7 +52,7 @@ static void run_f16(const uint16_t *x, uint16_t *y, int64_t n, const mydropout_p
 
 static void run_bf16(const uint16_t *x, uint16_t *y, int64_t n, const mydropout_params *prm) {
     const float s = prm->scale_f32;
-#define KEEP(k) y[k] = f32_to_bf16(bf16_to_f32(x[k]) * s)
+#define KEEP(k) y[k] = bf16_scaled(x[k], s)
 #define DROP(k) y[k] = 0
     SCALAR_LOOP(KEEP, DROP);
 #undef KEEP

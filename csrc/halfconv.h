@@ -54,4 +54,8 @@ static inline uint16_t f32_to_bf16(float f) {
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
+/* The contract's product for 16-bit types: in float32, rounded once. */
+static inline uint16_t f16_scaled(uint16_t x, float s) { return f32_to_f16(f16_to_f32(x) * s); }
+static inline uint16_t bf16_scaled(uint16_t x, float s) { return f32_to_bf16(bf16_to_f32(x) * s); }
+
 #endif

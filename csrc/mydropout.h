@@ -51,6 +51,17 @@ mydropout_path mydropout_cpu_path(void);
 int mydropout_cpu_path_supported(mydropout_path path);
 const char *mydropout_cpu_path_name(mydropout_path path);
 
+/* Channel dropout's pass over a dense tensor seen as (N, C, S), S the spatial sizes' product;
+ * element e of pair q = n * C + c becomes +0 where mult[q] is 0, else x * mult[q] in the
+ * contract's arithmetic. mult holds the N * C pairs' multipliers, mydropout_cpu of ones: float,
+ * or double for float64. Rows [row_begin, row_end) only, so that callers can split the work:
+ * - channels_last == 0, memory order (n, c, s): row r is pair r, S elements;
+ * - channels_last != 0, memory order (n, s, c): row r is (n, s) = (r / S, r % S), C elements.
+ * x == y is allowed. */
+void mydropout_channels_cpu(mydropout_dtype dtype, const void *x, void *y, const void *mult,
+                            int64_t channels, int64_t spatial, int channels_last,
+                            int64_t row_begin, int64_t row_end);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,7 @@ def inputs():
         ("contiguous", base),
         ("channels_last", base.contiguous(memory_format=torch.channels_last)),
         ("transposed", base.transpose(2, 3)),
+        ("batch inside channels", base.permute(1, 0, 2, 3).contiguous().permute(1, 0, 2, 3)),
         ("sliced", base[:, 1:, ::2]),
         ("expanded", torch.randn(3, 1, 6).expand(3, 4, 6)),
         ("pairs only", torch.randn(7, 9)),

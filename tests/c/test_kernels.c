@@ -326,6 +326,62 @@ static void test_all_half_inputs(void) {
     free(all);
 }
 
+/* ---- channel dropout's pass against the elementwise kernel ---- */
+
+/* Expected: every element of a kept pair as the elementwise kernel scales it when it keeps
+ * everything, every element of a dropped pair +0; in both memory orders, over two row ranges,
+ * out of place and in place. */
+static void test_channels(void) {
+    const mydropout_dtype dts[] = {MYDROPOUT_F32, MYDROPOUT_F64, MYDROPOUT_F16, MYDROPOUT_BF16};
+    const int64_t shapes[][3] = {{1, 1, 1}, {2, 3, 5}, {3, 17, 1}, {4, 1, 33}, {5, 8, 64}};
+    for (size_t d = 0; d < 4; ++d) {
+        const mydropout_dtype dt = dts[d];
+        const size_t w = width_of(dt), mw = dt == MYDROPOUT_F64 ? 8 : 4;
+        const mydropout_dtype mdt = dt == MYDROPOUT_F64 ? MYDROPOUT_F64 : MYDROPOUT_F32;
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; ++sh) {
+            const int64_t N = shapes[sh][0], C = shapes[sh][1], S = shapes[sh][2];
+            const int64_t n = N * C * S;
+            unsigned char *x = malloc(n * w), *y = malloc(n * w), *scaled = malloc(n * w);
+            unsigned char *expected = malloc(n * w), *ones = malloc(N * C * mw);
+            unsigned char *mult = malloc(N * C * mw);
+            const mydropout_params prm = mydropout_params_make(0.4, rnd(), rnd(), rnd() >> 40);
+            mydropout_params keep_all = prm;
+            keep_all.threshold = 0;
+            for (int64_t q = 0; q < N * C; ++q) {
+                if (mw == 8) ((double *)ones)[q] = 1.0;
+                else ((float *)ones)[q] = 1.0f;
+            }
+            mydropout_cpu(mdt, ones, mult, N * C, &prm);
+            fill(dt, x, n);
+            mydropout_cpu(dt, x, scaled, n, &keep_all);
+            for (int cl = 0; cl < 2; ++cl) {
+                for (int64_t k = 0; k < n; ++k) {
+                    const int64_t q = cl ? k / (C * S) * C + k % C : k / S;
+                    const int kept =
+                        mw == 8 ? ((double *)mult)[q] != 0 : ((float *)mult)[q] != 0;
+                    if (kept) memcpy(expected + k * w, scaled + k * w, w);
+                    else memset(expected + k * w, 0, w);
+                }
+                const int64_t rows = cl ? N * S : N * C, half = rows / 2;
+                for (int in_place = 0; in_place < 2; ++in_place) {
+                    if (in_place) memcpy(y, x, n * w);
+                    else memset(y, 0xA5, n * w);
+                    const unsigned char *src = in_place ? y : x;
+                    mydropout_channels_cpu(dt, src, y, mult, C, S, cl, 0, half);
+                    mydropout_channels_cpu(dt, src, y, mult, C, S, cl, half, rows);
+                    char what[96];
+                    snprintf(what, sizeof what,
+                             "channels %s N=%lld C=%lld S=%lld cl=%d in place=%d",
+                             dtype_name(dt), (long long)N, (long long)C, (long long)S, cl,
+                             in_place);
+                    check(memcmp(y, expected, n * w) == 0, what);
+                }
+            }
+            free(x), free(y), free(scaled), free(expected), free(ones), free(mult);
+        }
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s philox4x32_kat.txt\n", argv[0]);
@@ -346,6 +402,7 @@ int main(int argc, char **argv) {
     test_large_sizes();
     test_odd_params();
     test_all_half_inputs();
+    test_channels();
 
     printf("%ld passed, %ld failed\n", passed, failed);
     return failed != 0;

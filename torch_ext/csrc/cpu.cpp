@@ -52,6 +52,20 @@ void run_cpu(const at::Tensor &src, const at::Tensor &dst, mydropout_params prm,
   });
 }
 
+void channel_pass_cpu(const at::Tensor &src, const at::Tensor &dst, const at::Tensor &m,
+                      int64_t channels, int64_t spatial, bool channels_last) {
+  if (src.data_ptr() != dst.data_ptr()) advise_huge_pages(dst.data_ptr(), dst.nbytes());
+  const mydropout_dtype dtype = kernel_dtype(dst);
+  const int64_t row = channels_last ? channels : spatial, rows = dst.numel() / row;
+  const void *x = src.const_data_ptr(), *mult = m.const_data_ptr();
+  void *y = dst.mutable_data_ptr();
+  // Rows of about kGrainUnits * kUnit elements a thread at least, as run_cpu splits.
+  const int64_t grain = std::max<int64_t>(1, kGrainUnits * kUnit / row);
+  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+    mydropout_channels_cpu(dtype, x, y, mult, channels, spatial, channels_last, begin, end);
+  });
+}
+
 at::Tensor philox_state_cpu(const at::Tensor &input, std::optional<at::Generator> generator) {
   auto *gen = at::get_generator_or_default<at::CPUGeneratorImpl>(
       generator, at::detail::getDefaultCPUGenerator());
@@ -71,7 +85,7 @@ at::Tensor mydropout_cpu_op(const at::Tensor &input, double p, const at::Tensor 
 
 at::Tensor mydropout_channels_cpu(const at::Tensor &input, double p, const at::Tensor &state,
                                   int64_t first_index) {
-  return dropout_channels(input, p, state, first_index, run_cpu);
+  return dropout_channels(input, p, state, first_index, run_cpu, channel_pass_cpu);
 }
 
 void mydropout_cpu_inplace(const at::Tensor &input, double p, const at::Tensor &state,

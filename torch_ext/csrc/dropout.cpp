@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -96,25 +97,41 @@ void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_
   }
 }
 
+// Whether a ChannelPass can walk t as it is: false for pair-major, true for channels_last,
+// nullopt for neither (a layout that puts the batch dimension inside another, say).
+static std::optional<bool> channel_order(const at::Tensor &t, int64_t spatial) {
+  const int64_t batch = t.size(0), channels = t.size(1);
+  if (!t.is_non_overlapping_and_dense() || (batch > 1 && t.stride(0) != channels * spatial))
+    return std::nullopt;
+  if (channels == 1 || t.stride(1) == spatial) return false;
+  if (t.stride(1) == 1) return true;
+  return std::nullopt;
+}
+
 at::Tensor dropout_channels(const at::Tensor &input, double p, const at::Tensor &state,
-                            int64_t first_index, KernelRunner run) {
+                            int64_t first_index, KernelRunner run, ChannelPass pass) {
   TORCH_CHECK(input.dim() >= 2, "Feature dropout requires at least 2 dimensions in the input");
   // The kernel on ones gives each pair's multiplier, 0 or the contract's scale, in the dtype
   // the contract multiplies in: float32, or double for float64.
   const at::ScalarType math = kernel_dtype(input) == MYDROPOUT_F64 ? at::kDouble : at::kFloat;
-  std::vector<int64_t> shape(input.dim(), 1);
-  shape[0] = input.size(0);
-  shape[1] = input.size(1);
+  const int64_t channels = input.size(1), pairs = input.size(0) * channels;
   const at::Tensor m =
-      dropout(at::ones({shape[0] * shape[1]}, input.options().dtype(math)), p, state,
-              first_index, run)
-          .view(shape);
+      dropout(at::ones({pairs}, input.options().dtype(math)), p, state, first_index, run);
   at::Tensor out = at::empty_like(input);
-  // float16 and bfloat16 promote to float32 (exactly), are multiplied there and rounded once
-  // into out, as the kernel does.
-  at::mul_out(out, input, m);
-  // Dropped elements are +0 even where x * 0 is -0 or NaN.
-  out.masked_fill_(m.eq(0), 0);
+  if (out.numel() == 0) return out;
+  const int64_t spatial = out.numel() / pairs;
+  // The output keeps empty_like's layout; where the pass cannot walk it, the pass runs on a
+  // contiguous copy first.
+  const std::optional<bool> order = channel_order(out, spatial);
+  const at::Tensor dst = order ? out : at::empty(out.sizes(), out.options());
+  const bool channels_last = order.value_or(false);
+  if (input.is_non_overlapping_and_dense() && input.strides() == dst.strides()) {
+    pass(input, dst, m, channels, spatial, channels_last);
+  } else {
+    dst.copy_(input);
+    pass(dst, dst, m, channels, spatial, channels_last);
+  }
+  if (!order) out.copy_(dst);
   return out;
 }
 

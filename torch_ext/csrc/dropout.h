@@ -19,10 +19,18 @@ at::Tensor dropout(const at::Tensor &input, double p, const at::Tensor &state,
 void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_t first_index,
               KernelRunner run);
 
+// Channel dropout's pass over the input, once the N*C pairs' multipliers m are drawn (0 or
+// the contract's scale): dst = src with pair n*C + c scaled by m[n*C + c], exactly +0 where that
+// is 0. src and dst share a layout in which the batches are blocks of C*S elements (S: the
+// spatial sizes' product) and, within one, each pair's S elements are a block (pair-major) or,
+// channels_last, each spatial position's C channels are side by side. src may be dst.
+using ChannelPass = void (*)(const at::Tensor &src, const at::Tensor &dst, const at::Tensor &m,
+                             int64_t channels, int64_t spatial, bool channels_last);
+
 // Channel dropout of an (N, C, *) input: the mask of the contract over the N*C (batch,
 // channel) pairs in row-major order, each pair's value applied to its whole channel.
 at::Tensor dropout_channels(const at::Tensor &input, double p, const at::Tensor &state,
-                            int64_t first_index, KernelRunner run);
+                            int64_t first_index, KernelRunner run, ChannelPass pass);
 
 mydropout_dtype kernel_dtype(const at::Tensor &t);
 

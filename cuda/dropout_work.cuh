@@ -14,37 +14,40 @@
 
 namespace mydropout_gpu {
 
-// The product is in float32 for every dtype but float64, rounded once to the dtype. Zero is
-// spelled per type: torch builds with the half and bfloat16 conversions switched off.
+// The product is in float32 for every dtype but float64 (Mult: the multiplier's type),
+// rounded once to the dtype. Zero is spelled per type: torch builds with the half and
+// bfloat16 conversions switched off.
 template <typename T> struct Scaled;
 template <> struct Scaled<float> {
-  static __host__ __device__ float apply(float x, const mydropout_params &p) {
-    return x * p.scale_f32;
-  }
+  using Mult = float;
+  static __host__ __device__ float apply(float x, float s) { return x * s; }
   static __host__ __device__ float zero() { return 0.0f; }
 };
 template <> struct Scaled<double> {
-  static __host__ __device__ double apply(double x, const mydropout_params &p) {
-    return x * p.scale_f64;
-  }
+  using Mult = double;
+  static __host__ __device__ double apply(double x, double s) { return x * s; }
   static __host__ __device__ double zero() { return 0.0; }
 };
 template <> struct Scaled<__half> {
-  static __host__ __device__ __half apply(__half x, const mydropout_params &p) {
-    return __float2half_rn(__half2float(x) * p.scale_f32);
+  using Mult = float;
+  static __host__ __device__ __half apply(__half x, float s) {
+    return __float2half_rn(__half2float(x) * s);
   }
   static __host__ __device__ __half zero() { return __ushort_as_half(0); }
 };
 template <> struct Scaled<__nv_bfloat16> {
-  static __host__ __device__ __nv_bfloat16 apply(__nv_bfloat16 x, const mydropout_params &p) {
-    return __float2bfloat16_rn(__bfloat162float(x) * p.scale_f32);
+  using Mult = float;
+  static __host__ __device__ __nv_bfloat16 apply(__nv_bfloat16 x, float s) {
+    return __float2bfloat16_rn(__bfloat162float(x) * s);
   }
   static __host__ __device__ __nv_bfloat16 zero() { return __ushort_as_bfloat16(0); }
 };
 
 template <typename T>
 __host__ __device__ __forceinline__ T drop(T x, uint32_t r, const mydropout_params &prm) {
-  return r >= prm.threshold ? Scaled<T>::apply(x, prm) : Scaled<T>::zero();
+  using Mult = typename Scaled<T>::Mult;
+  const Mult s = sizeof(Mult) == 8 ? static_cast<Mult>(prm.scale_f64) : prm.scale_f32;
+  return r >= prm.threshold ? Scaled<T>::apply(x, s) : Scaled<T>::zero();
 }
 
 // A unit is what a thread takes from one Philox-aligned place: 16 bytes of float32,
@@ -109,6 +112,23 @@ __host__ __device__ void unit_work(const T *x, T *y, Index units, const mydropou
   }
 }
 
+// Channel dropout's pass, the pairs' multipliers drawn (mult: 0 or the scale, Scaled<T>::Mult),
+// element by element: elements thread, thread + threads, ... of a dense (N, C, S) tensor in
+// memory order (n, c, s), or (n, s, c) when channels_last. csrc/channels.c does the same on the
+// CPU. Index is uint32_t where n fits in it with the grid (fits_index32 with unroll 1).
+template <typename T, typename Index>
+__host__ __device__ void channel_work(const T *x, T *y, Index n,
+                                      const typename Scaled<T>::Mult *mult, Index channels,
+                                      Index spatial, bool channels_last, Index thread,
+                                      Index threads) {
+  for (Index k = thread; k < n; k += threads) {
+    const Index q = channels_last ? k / (channels * spatial) * channels + k % channels
+                                  : k / spatial;
+    const typename Scaled<T>::Mult m = mult[q];
+    y[k] = m == 0 ? Scaled<T>::zero() : Scaled<T>::apply(x[k], m);
+  }
+}
+
 #ifdef __CUDACC__
 // Seed and offset from device memory when state is given, read when the kernel runs, so a
 // CUDA graph replay sees whatever the state holds then.
@@ -134,6 +154,13 @@ __global__ void dropout_unit_kernel(const T *x, T *y, Index units, mydropout_par
   unit_work<T, Index, kUnroll>(x, y, units, prm,
                                static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x,
                                static_cast<Index>(gridDim.x) * blockDim.x);
+}
+template <typename T, typename Index>
+__global__ void channel_kernel(const T *x, T *y, Index n, const typename Scaled<T>::Mult *mult,
+                               Index channels, Index spatial, bool channels_last) {
+  channel_work<T, Index>(x, y, n, mult, channels, spatial, channels_last,
+                         static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x,
+                         static_cast<Index>(gridDim.x) * blockDim.x);
 }
 #endif
 

@@ -79,6 +79,30 @@ cudaError_t launch(const void *x, void *y, int64_t n, const mydropout_params &pr
                   Launch{state, stream});
 }
 
+template <typename T>
+cudaError_t launch_channels(const void *xv, void *yv, const void *mult, int64_t n,
+                            int64_t channels, int64_t spatial, bool channels_last,
+                            cudaStream_t stream) {
+  using Mult = typename Scaled<T>::Mult;
+  const T *x = static_cast<const T *>(xv);
+  T *y = static_cast<T *>(yv);
+  const Mult *m = static_cast<const Mult *>(mult);
+  const uint64_t count = static_cast<uint64_t>(n);
+  // 32-bit division where the indices fit, with the grid the 32-bit kernel would get.
+  int sms = 0, blocks_per_sm = 0;
+  cudaError_t err = residency<channel_kernel<T, uint32_t>>(&sms, &blocks_per_sm);
+  if (err != cudaSuccess) return err;
+  if (fits_index32(count, uint64_t{grid_blocks(count, kThreads, sms, blocks_per_sm)} * kThreads,
+                   1)) {
+    return launch_resident<channel_kernel<T, uint32_t>>(
+        count, stream, x, y, static_cast<uint32_t>(n), m, static_cast<uint32_t>(channels),
+        static_cast<uint32_t>(spatial), channels_last);
+  }
+  return launch_resident<channel_kernel<T, uint64_t>>(
+      count, stream, x, y, count, m, static_cast<uint64_t>(channels),
+      static_cast<uint64_t>(spatial), channels_last);
+}
+
 __global__ void store_state_kernel(int64_t *state, const int64_t *seed_ptr,
                                    const int64_t *offset_ptr, uint64_t seed, uint64_t offset) {
   state[0] = seed_ptr != nullptr ? *seed_ptr : static_cast<int64_t>(seed);
@@ -101,6 +125,24 @@ extern "C" cudaError_t mydropout_cuda(mydropout_dtype dtype, const void *x, void
     case MYDROPOUT_F64: return launch<double>(x, y, n, *prm, state, stream);
     case MYDROPOUT_F16: return launch<__half>(x, y, n, *prm, state, stream);
     case MYDROPOUT_BF16: return launch<__nv_bfloat16>(x, y, n, *prm, state, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+extern "C" cudaError_t mydropout_cuda_channels(mydropout_dtype dtype, const void *x, void *y,
+                                               const void *mult, int64_t n, int64_t channels,
+                                               int64_t spatial, int channels_last,
+                                               cudaStream_t stream) {
+  if (n <= 0) return cudaSuccess;
+  const bool cl = channels_last != 0;
+  switch (dtype) {
+    case MYDROPOUT_F32: return launch_channels<float>(x, y, mult, n, channels, spatial, cl, stream);
+    case MYDROPOUT_F64:
+      return launch_channels<double>(x, y, mult, n, channels, spatial, cl, stream);
+    case MYDROPOUT_F16:
+      return launch_channels<__half>(x, y, mult, n, channels, spatial, cl, stream);
+    case MYDROPOUT_BF16:
+      return launch_channels<__nv_bfloat16>(x, y, mult, n, channels, spatial, cl, stream);
   }
   return cudaErrorInvalidValue;
 }

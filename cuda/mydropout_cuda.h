@@ -18,6 +18,13 @@ cudaError_t mydropout_cuda(mydropout_dtype dtype, const void *x, void *y, int64_
                            const mydropout_params *prm, const int64_t *state,
                            cudaStream_t stream);
 
+/* Channel dropout's pass, as mydropout_channels_cpu (csrc/mydropout.h) does it over all its
+ * rows: x, y (n elements) and mult (N * C multipliers, float or double for float64) in device
+ * memory, on `stream`. */
+cudaError_t mydropout_cuda_channels(mydropout_dtype dtype, const void *x, void *y,
+                                    const void *mult, int64_t n, int64_t channels,
+                                    int64_t spatial, int channels_last, cudaStream_t stream);
+
 /* Writes (seed, offset) into state[0..1] on the device: seed = *seed_ptr or seed, offset =
  * *offset_ptr + offset or offset, pointers read when the kernel runs (graph capture). */
 cudaError_t mydropout_cuda_store_state(int64_t *state, const int64_t *seed_ptr,

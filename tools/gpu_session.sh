@@ -5,7 +5,8 @@
 #             units in flight, against cudaMemcpyAsync (pick kThreads and kUnroll from it)
 #   tests     the README's test suite, CUDA tests included
 #   memcheck  compute-sanitizer --tool memcheck over tests/test_cuda.py (the slow test left out)
-#   bench     benchmarks/bench.py --device cuda: the JSON and PNG of benchmarks/results/
+#   bench     benchmarks/bench.py --device cuda: the JSON and PNG of benchmarks/results/, and
+#             benchmarks/channels.py (MyDropout2d against nn.Dropout2d)
 # e.g. `bash tools/gpu_session.sh speed tests`. Logs and results go to $OUT (what the device
 # tool brings back; at most 8 files), else to gpu-out/. A failing stage does not stop the next.
 set -uo pipefail
@@ -46,7 +47,8 @@ for stage in "${stages[@]}"; do
     bench)
       stamp=$(mktemp)
       .venv/bin/python benchmarks/bench.py --device cuda 2>&1 | tee "$out/bench.log" &&
-        find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \; ;;
+        find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \; &&
+        .venv/bin/python benchmarks/channels.py --device cuda 2>&1 | tee "$out/channels.txt" ;;
     *) echo "unknown stage $stage"; false ;;
   esac || status=1
 done

@@ -1,6 +1,7 @@
 // The CUDA kernels' thread work (cuda/dropout_work.cuh) and launch plan (cuda/launch_plan.h)
 // run on the CPU: every thread of each planned grid, one after another, on poisoned and
-// guarded buffers, compared bit for bit with the C kernel (csrc/). A thread that skips an
+// guarded buffers, compared bit for bit with the C kernels (csrc/), channel dropout's pass
+// included. A thread that skips an
 // element, writes one twice with different values, or steps outside the buffers fails here;
 // no GPU is needed. Run by tests/test_cuda_emulated.py through tests/cuda/Makefile.
 #include <algorithm>
@@ -183,6 +184,50 @@ template <typename T> void run_type(const char *type, std::mt19937_64 &rng) {
   }
 }
 
+// Channel dropout's pass (channel_work) over an emulated grid against csrc/channels.c, both
+// memory orders, in place too; the multipliers from the C kernel on ones.
+template <typename T, typename Index>
+void check_channels(int64_t batch, int64_t channels, int64_t spatial, bool channels_last,
+                    bool in_place, const Grid &g, const char *type, std::mt19937_64 &rng) {
+  using Mult = typename Scaled<T>::Mult;
+  const int64_t n = batch * channels * spatial, pairs = batch * channels;
+  std::vector<Mult> ones(pairs, Mult{1}), mult(pairs);
+  const mydropout_params prm = mydropout_params_make(0.4, rng(), rng(), rng() >> 40);
+  const mydropout_dtype mult_dtype = sizeof(Mult) == 8 ? MYDROPOUT_F64 : MYDROPOUT_F32;
+  mydropout_cpu(mult_dtype, ones.data(), mult.data(), pairs, &prm);
+  const size_t bytes = static_cast<size_t>(n) * sizeof(T);
+  Buffer in(bytes), out(bytes);
+  std::vector<unsigned char> expected(bytes + 1);
+  for (size_t i = 0; i < bytes; ++i) in.data[i] = static_cast<unsigned char>(rng());
+  mydropout_channels_cpu(dtype_of<T>(), in.data, expected.data(), mult.data(), channels, spatial,
+                         channels_last, 0, channels_last ? batch * spatial : pairs);
+  unsigned char *y = in_place ? in.data : out.data;
+  const uint64_t threads = uint64_t{grid_blocks(n, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
+  if (sizeof(Index) == 8 || fits_index32(n, threads, 1)) {
+    for (uint64_t t = 0; t < threads; ++t)
+      channel_work<T, Index>(reinterpret_cast<const T *>(in.data), reinterpret_cast<T *>(y),
+                             static_cast<Index>(n), mult.data(), static_cast<Index>(channels),
+                             static_cast<Index>(spatial), channels_last, static_cast<Index>(t),
+                             static_cast<Index>(threads));
+  }
+  if (!same_elements<T>(y, expected.data(), n) && ++failures <= 20)
+    std::printf("FAIL channels: %s N=%lld C=%lld S=%lld channels_last=%d in_place=%d\n", type,
+                static_cast<long long>(batch), static_cast<long long>(channels),
+                static_cast<long long>(spatial), channels_last, in_place);
+}
+
+template <typename T> void run_channels(const char *type, std::mt19937_64 &rng) {
+  const Grid grids[] = {{32, 1, 1}, {64, 3, 2}, {256, 132, 8}};
+  for (int i = 0; i < 200; ++i) {
+    const int64_t batch = 1 + rng() % 5, channels = 1 + rng() % 40, spatial = 1 + rng() % 70;
+    const bool channels_last = i % 2, in_place = i % 5 == 0;
+    check_channels<T, uint32_t>(batch, channels, spatial, channels_last, in_place, grids[i % 3],
+                                type, rng);
+    check_channels<T, uint64_t>(batch, channels, spatial, channels_last, in_place, grids[i % 3],
+                                type, rng);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -191,6 +236,10 @@ int main() {
   run_type<double>("float64", rng);
   run_type<__half>("float16", rng);
   run_type<__nv_bfloat16>("bfloat16", rng);
+  run_channels<float>("float32", rng);
+  run_channels<double>("float64", rng);
+  run_channels<__half>("float16", rng);
+  run_channels<__nv_bfloat16>("bfloat16", rng);
   if (failures) {
     std::printf("%d failures\n", failures);
     return 1;

@@ -7,7 +7,6 @@
 #include <torch/library.h>
 
 #include <mutex>
-#include <vector>
 
 #include "dropout.h"
 #include "mydropout_cuda.h"
@@ -29,19 +28,12 @@ void run_cuda(const at::Tensor &src, const at::Tensor &dst, mydropout_params prm
                                 c10::cuda::getCurrentCUDAStream()));
 }
 
-// Channel dropout's pass in two of ATen's kernels, the product then +0 over dropped pairs: no
-// CUDA kernel of its own yet.
 void channel_pass_cuda(const at::Tensor &src, const at::Tensor &dst, const at::Tensor &m,
-                       int64_t, int64_t, bool) {
-  std::vector<int64_t> shape(dst.dim(), 1);
-  shape[0] = dst.size(0);
-  shape[1] = dst.size(1);
-  const at::Tensor pair_m = m.view(shape);
-  // float16 and bfloat16 promote to float32 (exactly), are multiplied there and rounded once
-  // into dst, as the kernel does.
-  at::Tensor out = dst;  // a handle on dst's storage, as mul_out wants a mutable one
-  at::mul_out(out, src, pair_m);
-  out.masked_fill_(pair_m.eq(0), 0);  // +0 even where x * 0 is -0 or NaN
+                       int64_t channels, int64_t spatial, bool channels_last) {
+  C10_CUDA_CHECK(mydropout_cuda_channels(kernel_dtype(dst), src.const_data_ptr(),
+                                         dst.mutable_data_ptr(), m.const_data_ptr(), dst.numel(),
+                                         channels, spatial, channels_last,
+                                         c10::cuda::getCurrentCUDAStream()));
 }
 
 at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generator> generator) {

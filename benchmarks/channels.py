@@ -1,11 +1,14 @@
 """Channel dropout: torch_ext.MyDropout2d against nn.Dropout2d, forward and forward+backward, on
-NCHW and channels_last inputs, medians from torch.utils.benchmark in one run.
+NCHW and channels_last inputs. Each case alternates the two for ROUNDS rounds of
+torch.utils.benchmark medians and reports the median round, so that drift on a shared
+machine hits both alike.
 
     python benchmarks/channels.py                 # on the GPU if there is one, else the CPU
     python benchmarks/channels.py --device cpu
 """
 
 import argparse
+import statistics
 
 import torch
 from torch import nn
@@ -14,13 +17,14 @@ import torch_ext
 from measure import time_median
 
 SHAPES = [(32, 64, 56, 56), (8, 256, 14, 14)]
+ROUNDS = 5
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", choices=("cpu", "cuda"),
                     default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--min-run-time", type=float, default=0.5)
+    ap.add_argument("--min-run-time", type=float, default=0.2, help="seconds per round")
     args = ap.parse_args()
     threads = torch.get_num_threads()
     modules = {"MyDropout2d": torch_ext.MyDropout2d(0.3), "nn.Dropout2d": nn.Dropout2d(0.3)}
@@ -33,14 +37,16 @@ def main():
             xg = x.clone().requires_grad_()
             g = torch.randn_like(x)
             for pass_ in ("fwd", "fwd+bwd"):
-                times = {}
-                for name, m in modules.items():
-                    if pass_ == "fwd":
-                        fn = lambda m=m: m(x)  # noqa: E731
-                    else:
-                        fn = lambda m=m: torch.autograd.grad(m(xg), xg, g)  # noqa: E731
-                    times[name] = time_median(fn, args.device, threads, args.min_run_time)[0]
-                ours, theirs = times["MyDropout2d"], times["nn.Dropout2d"]
+                rounds = {name: [] for name in modules}
+                for _ in range(ROUNDS):
+                    for name, m in modules.items():
+                        if pass_ == "fwd":
+                            fn = lambda m=m: m(x)  # noqa: E731
+                        else:
+                            fn = lambda m=m: torch.autograd.grad(m(xg), xg, g)  # noqa: E731
+                        rounds[name].append(
+                            time_median(fn, args.device, threads, args.min_run_time)[0])
+                ours, theirs = (statistics.median(rounds[name]) for name in modules)
                 print(f"| {tuple(shape)} | {str(layout).split('.')[-1]} | {pass_} "
                       f"| {ours * 1e3:.3f} ms | {theirs * 1e3:.3f} ms | {theirs / ours:.2f}x |")
 

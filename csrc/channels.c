@@ -54,6 +54,11 @@ static inline uint16_t u16_kept(uint16_t v, int keep) {
 
 #define MUL_PLAIN(x, m) ((x) * (m))
 
+/* Built for AVX-512 and AVX2 as well as the baseline, the loader picking by CPU: the same
+ * loops, wider vectors, the same bits. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__ELF__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 void mydropout_channels_cpu(mydropout_dtype dtype, const void *x, void *y, const void *mult,
                             int64_t channels, int64_t spatial, int channels_last,
                             int64_t row_begin, int64_t row_end) {

@@ -15,39 +15,78 @@
 namespace mydropout_gpu {
 
 // The product is in float32 for every dtype but float64 (Mult: the multiplier's type),
-// rounded once to the dtype. Zero is spelled per type: torch builds with the half and
-// bfloat16 conversions switched off.
+// rounded once to the dtype; a dropped element is Mult's +0, which every dtype rounds to +0.
+// The select comes before the rounding, on 32-bit values, so that the GPU rounds and packs
+// two 16-bit results in one instruction (widen2 and narrow2).
 template <typename T> struct Scaled;
 template <> struct Scaled<float> {
   using Mult = float;
-  static __host__ __device__ float apply(float x, float s) { return x * s; }
-  static __host__ __device__ float zero() { return 0.0f; }
+  static __host__ __device__ float widen(float x) { return x; }
+  static __host__ __device__ float narrow(float v) { return v; }
 };
 template <> struct Scaled<double> {
   using Mult = double;
-  static __host__ __device__ double apply(double x, double s) { return x * s; }
-  static __host__ __device__ double zero() { return 0.0; }
+  static __host__ __device__ double widen(double x) { return x; }
+  static __host__ __device__ double narrow(double v) { return v; }
 };
 template <> struct Scaled<__half> {
   using Mult = float;
-  static __host__ __device__ __half apply(__half x, float s) {
-    return __float2half_rn(__half2float(x) * s);
-  }
-  static __host__ __device__ __half zero() { return __ushort_as_half(0); }
+  static __host__ __device__ float widen(__half x) { return __half2float(x); }
+  static __host__ __device__ __half narrow(float v) { return __float2half_rn(v); }
+  using Pair = __half2;
+  static __host__ __device__ float2 widen2(__half2 x) { return __half22float2(x); }
+  static __host__ __device__ __half2 narrow2(float2 v) { return __float22half2_rn(v); }
 };
 template <> struct Scaled<__nv_bfloat16> {
   using Mult = float;
-  static __host__ __device__ __nv_bfloat16 apply(__nv_bfloat16 x, float s) {
-    return __float2bfloat16_rn(__bfloat162float(x) * s);
-  }
-  static __host__ __device__ __nv_bfloat16 zero() { return __ushort_as_bfloat16(0); }
+  static __host__ __device__ float widen(__nv_bfloat16 x) { return __bfloat162float(x); }
+  static __host__ __device__ __nv_bfloat16 narrow(float v) { return __float2bfloat16_rn(v); }
+  using Pair = __nv_bfloat162;
+  static __host__ __device__ float2 widen2(__nv_bfloat162 x) { return __bfloat1622float2(x); }
+  static __host__ __device__ __nv_bfloat162 narrow2(float2 v) { return __float22bfloat162_rn(v); }
 };
+
+template <typename Mult>
+__host__ __device__ __forceinline__ Mult product_or_zero(Mult w, bool keep, Mult m) {
+  return keep ? w * m : Mult(0);
+}
+
+// x * m rounded to T where keep, else +0.
+template <typename T>
+__host__ __device__ __forceinline__ T scaled_or_zero(T x, bool keep,
+                                                     typename Scaled<T>::Mult m) {
+  return Scaled<T>::narrow(product_or_zero(Scaled<T>::widen(x), keep, m));
+}
 
 template <typename T>
 __host__ __device__ __forceinline__ T drop(T x, uint32_t r, const mydropout_params &prm) {
   using Mult = typename Scaled<T>::Mult;
   const Mult s = sizeof(Mult) == 8 ? static_cast<Mult>(prm.scale_f64) : prm.scale_f32;
-  return r >= prm.threshold ? Scaled<T>::apply(x, s) : Scaled<T>::zero();
+  return scaled_or_zero(x, r >= prm.threshold, s);
+}
+
+// The four elements of one Philox block, with its draws r[0..3]: one by one, or for 16-bit
+// types as two pairs (__half2, __nv_bfloat162), each widened, selected, and rounded and
+// packed by one instruction on the GPU. Elements built up from 16-bit halves instead cost a
+// permute per element.
+template <typename T>
+__host__ __device__ __forceinline__ void drop4(T *v, const uint32_t r[4],
+                                               const mydropout_params &prm) {
+  if constexpr (sizeof(T) == 2) {
+    using Pair = typename Scaled<T>::Pair;
+    Pair *pairs = reinterpret_cast<Pair *>(v);
+    const float s = prm.scale_f32;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      float2 f = Scaled<T>::widen2(pairs[j]);
+      f.x = product_or_zero(f.x, r[2 * j] >= prm.threshold, s);
+      f.y = product_or_zero(f.y, r[2 * j + 1] >= prm.threshold, s);
+      pairs[j] = Scaled<T>::narrow2(f);
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = drop(v[j], r[j], prm);
+  }
 }
 
 // A unit is what a thread takes from one Philox-aligned place: 16 bytes of float32,
@@ -104,8 +143,7 @@ __host__ __device__ void unit_work(const T *x, T *y, Index units, const mydropou
         uint32_t r[4];
         philox_dropout_block(prm.seed, prm.offset, q0 + static_cast<uint64_t>(u) * U::kBlocks + b,
                              r);
-#pragma unroll
-        for (int j = 0; j < 4; ++j) unit[i].v[4 * b + j] = drop(unit[i].v[4 * b + j], r[j], prm);
+        drop4(unit[i].v + 4 * b, r, prm);
       }
       dst[u] = unit[i];
     }
@@ -125,7 +163,7 @@ __host__ __device__ void channel_work(const T *x, T *y, Index n,
     const Index q = channels_last ? k / (channels * spatial) * channels + k % channels
                                   : k / spatial;
     const typename Scaled<T>::Mult m = mult[q];
-    y[k] = m == 0 ? Scaled<T>::zero() : Scaled<T>::apply(x[k], m);
+    y[k] = scaled_or_zero(x[k], m != 0, m);
   }
 }
 

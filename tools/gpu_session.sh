@@ -9,6 +9,10 @@
 #             benchmarks/channels.py (MyDropout2d against nn.Dropout2d)
 # e.g. `bash tools/gpu_session.sh speed tests`. Logs and results go to $OUT (what the device
 # tool brings back; at most 8 files), else to gpu-out/. A failing stage does not stop the next.
+# A device call runs 10 minutes at most, so a session takes two calls, back to back while the
+# machine is warm (the build is kept):  speed tests,  then  memcheck bench.  Each stage is cut
+# off after STAGE_LIMIT seconds (default 240), so that one slow stage leaves the next, and the
+# call, time to finish and bring the logs back.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}
@@ -22,9 +26,10 @@ arch=sm_${TORCH_CUDA_ARCH_LIST//./}
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(speed tests memcheck bench)
 
+limit=${STAGE_LIMIT:-240}
 { nvidia-smi; nvcc --version; python3 -c "import torch; print('torch', torch.__version__)"; } \
-  >"$out/gpu.txt" 2>&1
-bash tools/setup.sh >"$out/setup.log" 2>&1 || { tail -n 40 "$out/setup.log"; exit 1; }
+  >"$out/setup.log" 2>&1
+bash tools/setup.sh >>"$out/setup.log" 2>&1 || { tail -n 40 "$out/setup.log"; exit 1; }
 tail -n 1 "$out/setup.log"
 
 status=0
@@ -36,19 +41,22 @@ for stage in "${stages[@]}"; do
       (cd "$objs" && cc -std=c11 -O2 -I"$OLDPWD/csrc" -c "$OLDPWD"/csrc/*.c) &&
         nvcc -std=c++17 -O3 -arch="$arch" -Icsrc -Icuda benchmarks/cuda_kernel_speed.cu \
           "$objs"/*.o -o "$objs/cuda_kernel_speed" &&
-        "$objs/cuda_kernel_speed" 2>&1 | tee "$out/kernel_speed.txt" ;;
+        timeout "$limit" "$objs/cuda_kernel_speed" 2>&1 | tee "$out/kernel_speed.txt" ;;
     tests)
-      .venv/bin/python -m pytest tests -q -p no:cacheprovider 2>&1 | tee "$out/tests.log" |
+      timeout "$limit" .venv/bin/python -m pytest tests -q -p no:cacheprovider 2>&1 |
+        tee "$out/tests.log" |
         tail -n 15 ;;
     memcheck)
-      compute-sanitizer --tool memcheck --error-exitcode 1 .venv/bin/python -m pytest \
+      timeout "$limit" compute-sanitizer --tool memcheck --error-exitcode 1 .venv/bin/python -m pytest \
         tests/test_cuda.py -q -m "not slow" -p no:cacheprovider 2>&1 | tee "$out/memcheck.log" |
         tail -n 15 ;;
     bench)
       stamp=$(mktemp)
-      .venv/bin/python benchmarks/bench.py --device cuda 2>&1 | tee "$out/bench.log" &&
+      timeout "$limit" .venv/bin/python benchmarks/bench.py --device cuda 2>&1 |
+        tee "$out/bench.log" &&
         find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \; &&
-        .venv/bin/python benchmarks/channels.py --device cuda 2>&1 | tee "$out/channels.txt" ;;
+        timeout 120 .venv/bin/python benchmarks/channels.py --device cuda 2>&1 |
+          tee "$out/channels.txt" ;;
     *) echo "unknown stage $stage"; false ;;
   esac || status=1
 done

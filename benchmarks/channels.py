@@ -8,6 +8,7 @@ machine hits both alike.
 """
 
 import argparse
+import itertools
 import statistics
 
 import torch
@@ -25,31 +26,32 @@ def main():
     ap.add_argument("--device", choices=("cpu", "cuda"),
                     default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--min-run-time", type=float, default=0.2, help="seconds per round")
+    ap.add_argument("--dtypes", default="float32", help="comma-separated, e.g. float16,bfloat16")
     args = ap.parse_args()
     threads = torch.get_num_threads()
     modules = {"MyDropout2d": torch_ext.MyDropout2d(0.3), "nn.Dropout2d": nn.Dropout2d(0.3)}
-    print(f"# {args.device}, torch {torch.__version__}, {threads} threads, p = 0.3, float32")
-    print("| shape | layout | pass | MyDropout2d | nn.Dropout2d | speed-up |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for shape in SHAPES:
-        for layout in (torch.contiguous_format, torch.channels_last):
-            x = torch.randn(shape, device=args.device).contiguous(memory_format=layout)
-            xg = x.clone().requires_grad_()
-            g = torch.randn_like(x)
-            for pass_ in ("fwd", "fwd+bwd"):
-                rounds = {name: [] for name in modules}
-                for _ in range(ROUNDS):
-                    for name, m in modules.items():
-                        if pass_ == "fwd":
-                            fn = lambda m=m: m(x)  # noqa: E731
-                        else:
-                            fn = lambda m=m: torch.autograd.grad(m(xg), xg, g)  # noqa: E731
-                        rounds[name].append(
-                            time_median(fn, args.device, threads, args.min_run_time)[0])
-                ours, theirs = (statistics.median(rounds[name]) for name in modules)
-                print(f"| {tuple(shape)} | {str(layout).split('.')[-1]} | {pass_} "
-                      f"| {ours * 1e3:.3f} ms | {theirs * 1e3:.3f} ms | {theirs / ours:.2f}x |")
-
+    print(f"# {args.device}, torch {torch.__version__}, {threads} threads, p = 0.3")
+    print("| dtype | shape | layout | pass | MyDropout2d | nn.Dropout2d | speed-up |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for dtype, shape, layout in itertools.product(
+            args.dtypes.split(","), SHAPES, (torch.contiguous_format, torch.channels_last)):
+        x = torch.randn(shape, device=args.device, dtype=getattr(torch, dtype))
+        x = x.contiguous(memory_format=layout)
+        xg = x.clone().requires_grad_()
+        g = torch.randn_like(x)
+        for pass_ in ("fwd", "fwd+bwd"):
+            rounds = {name: [] for name in modules}
+            for _ in range(ROUNDS):
+                for name, m in modules.items():
+                    if pass_ == "fwd":
+                        fn = lambda m=m: m(x)  # noqa: E731
+                    else:
+                        fn = lambda m=m: torch.autograd.grad(m(xg), xg, g)  # noqa: E731
+                    rounds[name].append(
+                        time_median(fn, args.device, threads, args.min_run_time)[0])
+            ours, theirs = (statistics.median(rounds[name]) for name in modules)
+            print(f"| {dtype} | {tuple(shape)} | {str(layout).split('.')[-1]} | {pass_} "
+                  f"| {ours * 1e3:.3f} ms | {theirs * 1e3:.3f} ms | {theirs / ours:.2f}x |")
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,5 @@
-"""Every CPU path gives the scalar path's bits through the op: odd lengths, unaligned starts,
-every dtype, in place and backward. Each path runs in its own process (MYDROPOUT_CPU_PATH is
+"""Every CPU path gives the scalar path's bits through the ops: odd lengths, unaligned starts,
+every dtype, in place and backward, and channel dropout in both row orders. Each path runs in its own process (MYDROPOUT_CPU_PATH is
 read once per process)."""
 
 import functools
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 PROBE = r"""
-import sys, torch, torch_ext
+import math, sys, torch, torch_ext
 assert torch.ops.torch_ext.cpu_path() == sys.argv[1], torch.ops.torch_ext.cpu_path()
 torch.manual_seed(0)
 results = []
@@ -32,6 +32,13 @@ for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
             xg = x.detach().clone().requires_grad_()
             torch_ext.mydropout(xg, 0.5, seed=4).backward(torch.ones_like(xg))
             results.append(xg.grad)
+    # channel dropout: pair-major and channels_last rows, with and without vector tails
+    for shape in ((3, 5, 17), (2, 9, 4, 5), (4, 16, 3, 3), (2, 3, 1, 40)):
+        x = base[:math.prod(shape)].view(shape)
+        layouts = [x] + ([x.contiguous(memory_format=torch.channels_last)] if x.dim() == 4 else [])
+        for x in layouts:
+            for p in (0.3, 0.7):
+                results.append(torch_ext.mydropout_channels(x, p, seed=11))
 torch.save([r.contiguous().view(torch.uint8) for r in results], sys.argv[2])
 """
 

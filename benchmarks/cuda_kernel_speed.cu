@@ -2,11 +2,8 @@
 // block and units each thread loads before it computes (kUnroll), against
 // cudaMemcpyAsync device to device, the copy ceiling, on one GPU in one run. The product's
 // choice is kThreads and kUnroll in cuda/mydropout.cu. Each variant's output is checked
-// against the first one's. Build and run from the project root, on a GPU machine:
-//   gcc -std=c11 -O2 -Icsrc -c csrc/*.c
-//   nvcc -std=c++17 -O3 -arch=sm_90 -Icsrc -Icuda benchmarks/cuda_kernel_speed.cu *.o \
-//       -o cuda_kernel_speed
-//   ./cuda_kernel_speed
+// against the first one's. Built and run on a GPU machine by tests/cuda/Makefile:
+//   make -C tests/cuda speed          (ARCH=sm_90 to name the GPU's architecture)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>

@@ -1,3 +1,5 @@
+import pathlib
+
 import pytest
 import torch
 from hypothesis import settings
@@ -27,3 +29,19 @@ def num_threads():
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
+
+
+def curand_include():
+    """The folder of curand_kernel.h: the toolkit's include folder, else the nvidia-curand
+    wheel's that CUDA builds of torch depend on; None if neither has it."""
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    candidates = [pathlib.Path(CUDA_HOME or "/usr/local/cuda") / "include"]
+    try:
+        import nvidia
+
+        candidates += [h.parent for root in nvidia.__path__
+                       for h in pathlib.Path(root).glob("**/curand_kernel.h")]
+    except ImportError:
+        pass
+    return next((str(c) for c in candidates if (c / "curand_kernel.h").exists()), None)

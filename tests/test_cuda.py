@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import torch_ext
-from conftest import DTYPES, requires_cuda
+from conftest import DTYPES, curand_include, requires_cuda
 from reference import assert_same_bits, draws
 
 pytestmark = requires_cuda
@@ -61,22 +61,6 @@ def test_cuda_mask_is_curands_philox_on_a_sample():
     idx = torch.arange(0, n, 97)
     kept = torch.from_numpy(draws(seed, offset, idx.numpy()) >= 2**31)
     assert torch.equal((y.cpu()[idx] != 0), kept)
-
-
-def curand_include():
-    """The folder of curand_kernel.h: the toolkit's include folder, else the nvidia-curand
-    wheel's that CUDA builds of torch depend on; None if neither has it."""
-    from torch.utils.cpp_extension import CUDA_HOME
-
-    candidates = [pathlib.Path(CUDA_HOME or "/usr/local/cuda") / "include"]
-    try:
-        import nvidia
-
-        candidates += [h.parent for root in nvidia.__path__
-                       for h in pathlib.Path(root).glob("**/curand_kernel.h")]
-    except ImportError:
-        pass
-    return next((str(c) for c in candidates if (c / "curand_kernel.h").exists()), None)
 
 
 @pytest.mark.skipif(shutil.which("nvcc") is None or shutil.which("make") is None,

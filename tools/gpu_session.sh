@@ -37,11 +37,8 @@ for stage in "${stages[@]}"; do
   echo "== $stage"
   case $stage in
     speed)
-      objs=$(mktemp -d)
-      (cd "$objs" && cc -std=c11 -O2 -I"$OLDPWD/csrc" -c "$OLDPWD"/csrc/*.c) &&
-        nvcc -std=c++17 -O3 -arch="$arch" -Icsrc -Icuda benchmarks/cuda_kernel_speed.cu \
-          "$objs"/*.o -o "$objs/cuda_kernel_speed" &&
-        timeout "$limit" "$objs/cuda_kernel_speed" 2>&1 | tee "$out/kernel_speed.txt" ;;
+      timeout "$limit" make -s -C tests/cuda speed OUT="$(mktemp -d)" ARCH="$arch" 2>&1 |
+        tee "$out/kernel_speed.txt" ;;
     tests)
       timeout "$limit" .venv/bin/python -m pytest tests -q -p no:cacheprovider 2>&1 |
         tee "$out/tests.log" |

@@ -7,8 +7,8 @@
 #include "mydropout.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define HAVE_F16C_ROWS 1
+#include "bf16_avx2.h"
+#define HAVE_SIMD16_ROWS 1
 #endif
 
 /* v where keep is 1, +0 where it is 0: a mask on the bits rather than a select, which the
@@ -59,42 +59,75 @@ static inline uint16_t u16_kept(uint16_t v, int keep) {
 
 #define MUL_PLAIN(x, m) ((x) * (m))
 
-#ifdef HAVE_F16C_ROWS
-/* float16 by F16C, which the compiler does not reach from f16_to_f32 and f32_to_f16's bit
- * arithmetic (20 times slower). vcvtph2ps and vcvtps2ph round as those do, NaN included, as
- * csrc/dropout_avx2.c relies on too. m is one multiplier for the whole span, or one per
- * element (per_element). */
-__attribute__((target("avx,f16c"))) static void f16c_span(const uint16_t *x, uint16_t *y,
-                                                          int64_t n, const float *m,
-                                                          int per_element) {
+#ifdef HAVE_SIMD16_ROWS
+/* The 16-bit rows 8 elements at a time, for the CPUs of the AVX2 and AVX-512 paths: the
+ * compiler does not vectorize f16_to_f32 and f32_to_f16's bit arithmetic (float16 ran 20 times
+ * slower than nn.Dropout2d), nor bfloat16's as well as this. F16C converts float16 and AVX2
+ * integers widen and round bfloat16 as csrc/halfconv.h does, NaN included (csrc/dropout_avx2.c
+ * relies on the same). */
+#define SIMD16 static inline __attribute__((always_inline, target("avx2,f16c")))
+
+SIMD16 __m256 widen8(mydropout_dtype dtype, const uint16_t *x) {
+    const __m128i h = _mm_loadu_si128((const __m128i *)x);
+    if (dtype == MYDROPOUT_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+SIMD16 void narrow8(mydropout_dtype dtype, __m256 v, uint16_t *y) {
+    __m128i h;
+    if (dtype == MYDROPOUT_F16) {
+        h = _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    } else { /* the upper halves packed in lane order: quadwords 0 and 2 of the pack */
+        const __m256i r = _mm256_srli_epi32(bf16_round_avx2(v), 16);
+        h = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
+    }
+    _mm_storeu_si128((__m128i *)y, h);
+}
+
+/* y = x * m rounded, +0 where m is 0; m is one multiplier for the span or one per element. */
+SIMD16 void span16(mydropout_dtype dtype, const uint16_t *x, uint16_t *y, int64_t n,
+                   const float *m, int per_element) {
     int64_t e = 0;
     for (; e + 8 <= n; e += 8) {
         const __m256 mv = per_element ? _mm256_loadu_ps(m + e) : _mm256_broadcast_ss(m);
-        __m256 v = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + e))), mv);
-        v = _mm256_and_ps(v, _mm256_cmp_ps(mv, _mm256_setzero_ps(), _CMP_NEQ_OQ));
-        _mm_storeu_si128((__m128i *)(y + e),
-                         _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m256 keep = _mm256_cmp_ps(mv, _mm256_setzero_ps(), _CMP_NEQ_OQ);
+        narrow8(dtype, _mm256_and_ps(_mm256_mul_ps(widen8(dtype, x + e), mv), keep), y + e);
     }
     for (; e < n; ++e) {
         const float me = per_element ? m[e] : m[0];
-        y[e] = u16_kept(f16_scaled(x[e], me), me != 0);
+        const uint16_t v = dtype == MYDROPOUT_F16 ? f16_scaled(x[e], me) : bf16_scaled(x[e], me);
+        y[e] = u16_kept(v, me != 0);
     }
 }
 
-__attribute__((target("avx,f16c"))) static void f16c_rows(const uint16_t *xs, uint16_t *ys,
-                                                          const float *ms, int64_t channels,
-                                                          int64_t spatial, int channels_last,
-                                                          int64_t row_begin, int64_t row_end) {
+SIMD16 void rows16(mydropout_dtype dtype, const uint16_t *xs, uint16_t *ys, const float *ms,
+                   int64_t channels, int64_t spatial, int channels_last, int64_t row_begin,
+                   int64_t row_end) {
     for (int64_t r = row_begin; r < row_end; ++r) {
         if (channels_last) {
-            f16c_span(xs + r * channels, ys + r * channels, channels,
-                      ms + r / spatial * channels, 1);
+            span16(dtype, xs + r * channels, ys + r * channels, channels,
+                   ms + r / spatial * channels, 1);
         } else if (ms[r] == 0) {
             memset(ys + r * spatial, 0, (size_t)spatial * sizeof(uint16_t));
         } else {
-            f16c_span(xs + r * spatial, ys + r * spatial, spatial, ms + r, 0);
+            span16(dtype, xs + r * spatial, ys + r * spatial, spatial, ms + r, 0);
         }
     }
+}
+
+/* One function per dtype, so that the dtype is a constant inside. */
+__attribute__((target("avx2,f16c"))) static void f16_rows(const uint16_t *xs, uint16_t *ys,
+                                                          const float *ms, int64_t channels,
+                                                          int64_t spatial, int channels_last,
+                                                          int64_t row_begin, int64_t row_end) {
+    rows16(MYDROPOUT_F16, xs, ys, ms, channels, spatial, channels_last, row_begin, row_end);
+}
+
+__attribute__((target("avx2,f16c"))) static void bf16_rows(const uint16_t *xs, uint16_t *ys,
+                                                           const float *ms, int64_t channels,
+                                                           int64_t spatial, int channels_last,
+                                                           int64_t row_begin, int64_t row_end) {
+    rows16(MYDROPOUT_BF16, xs, ys, ms, channels, spatial, channels_last, row_begin, row_end);
 }
 #endif
 
@@ -110,16 +143,18 @@ void mydropout_channels_cpu(mydropout_dtype dtype, const void *x, void *y, const
     case MYDROPOUT_F32: CHANNEL_ROWS(float, float, MUL_PLAIN, f32_kept); break;
     case MYDROPOUT_F64: CHANNEL_ROWS(double, double, MUL_PLAIN, f64_kept); break;
     case MYDROPOUT_F16:
-#ifdef HAVE_F16C_ROWS
-        /* Every CPU of the AVX2 and AVX-512 paths has F16C; MYDROPOUT_CPU_PATH=scalar keeps
-         * the portable rows, for the tests that compare paths. */
+    case MYDROPOUT_BF16:
+#ifdef HAVE_SIMD16_ROWS
+        /* Every CPU of the AVX2 and AVX-512 paths has AVX2 and F16C; MYDROPOUT_CPU_PATH=scalar
+         * keeps the portable rows, for the tests that compare paths. */
         if (mydropout_cpu_path() != MYDROPOUT_PATH_SCALAR) {
-            f16c_rows(x, y, mult, channels, spatial, channels_last, row_begin, row_end);
+            (dtype == MYDROPOUT_F16 ? f16_rows : bf16_rows)(x, y, mult, channels, spatial,
+                                                            channels_last, row_begin, row_end);
             break;
         }
 #endif
-        CHANNEL_ROWS(uint16_t, float, f16_scaled, u16_kept);
+        if (dtype == MYDROPOUT_F16) CHANNEL_ROWS(uint16_t, float, f16_scaled, u16_kept);
+        else CHANNEL_ROWS(uint16_t, float, bf16_scaled, u16_kept);
         break;
-    case MYDROPOUT_BF16: CHANNEL_ROWS(uint16_t, float, bf16_scaled, u16_kept); break;
     }
 }

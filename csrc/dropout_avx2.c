@@ -4,6 +4,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "bf16_avx2.h"
 #include "paths.h"
 #include "philox.h"
 
@@ -96,15 +97,6 @@ INLINE256 void apply_f16(const uint16_t *x, uint16_t *y, const __m256i *m, __m25
     }
 }
 
-/* f32_to_bf16 in integers: round to nearest even, NaN made quiet. */
-INLINE256 __m256i round_bf16(__m256 p) {
-    __m256i u = _mm256_castps_si256(p);
-    __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
-    __m256i r = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7fff)), odd);
-    __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(p, p, _CMP_UNORD_Q));
-    return _mm256_blendv_epi8(r, _mm256_or_si256(u, _mm256_set1_epi32(0x400000)), nan);
-}
-
 /* Even and odd elements widen in place (shift or mask), so no lane crossing is needed
  * except for packing the masks. */
 INLINE256 void apply_bf16(const uint16_t *x, uint16_t *y, const __m256i *m, __m256 s) {
@@ -114,7 +106,8 @@ INLINE256 void apply_bf16(const uint16_t *x, uint16_t *y, const __m256i *m, __m2
         __m256i v = _mm256_loadu_si256((const __m256i *)(x + 16 * i));
         __m256 even = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
         __m256 odd = _mm256_castsi256_ps(_mm256_and_si256(v, hi16));
-        __m256i re = round_bf16(_mm256_mul_ps(even, s)), ro = round_bf16(_mm256_mul_ps(odd, s));
+        __m256i re = bf16_round_avx2(_mm256_mul_ps(even, s)),
+                ro = bf16_round_avx2(_mm256_mul_ps(odd, s));
         __m256i r = _mm256_blend_epi16(_mm256_srli_epi32(re, 16), ro, 0xAA);
         __m256i keep = _mm256_permute4x64_epi64(_mm256_packs_epi32(m[2 * i], m[2 * i + 1]), 0xD8);
         _mm256_storeu_si256((__m256i *)(y + 16 * i), _mm256_and_si256(r, keep));

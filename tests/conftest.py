@@ -1,4 +1,6 @@
 import pathlib
+import shutil
+import subprocess
 
 import pytest
 import torch
@@ -31,6 +33,10 @@ def num_threads():
     torch.set_num_threads(before)
 
 
+requires_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None or shutil.which("make") is None,
+                                   reason="no nvcc or make")
+
+
 def curand_include():
     """The folder of curand_kernel.h: the toolkit's include folder, else the nvidia-curand
     wheel's that CUDA builds of torch depend on; None if neither has it."""
@@ -45,3 +51,18 @@ def curand_include():
     except ImportError:
         pass
     return next((str(c) for c in candidates if (c / "curand_kernel.h").exists()), None)
+
+
+def make_cuda(out, *args, curand=False):
+    """Runs tests/cuda/Makefile with ARGS and OUT=out, and asserts it succeeded; with curand,
+    tells it where curand_kernel.h is, or skips the test where it is nowhere."""
+    if curand:
+        include = curand_include()
+        if include is None:
+            pytest.skip("no curand_kernel.h")
+        args += (f"CURAND_INCLUDE={include}",)
+    folder = pathlib.Path(__file__).resolve().parent / "cuda"
+    result = subprocess.run(["make", "-s", "-C", str(folder), f"OUT={out}", *args],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result

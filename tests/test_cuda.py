@@ -1,15 +1,12 @@
 """CUDA against the CPU, bit for bit, and CUDA graphs. Skipped where there is no GPU."""
 
 import os
-import pathlib
-import shutil
-import subprocess
 
 import pytest
 import torch
 
 import torch_ext
-from conftest import DTYPES, curand_include, requires_cuda
+from conftest import DTYPES, make_cuda, requires_cuda, requires_nvcc
 from reference import assert_same_bits, draws
 
 pytestmark = requires_cuda
@@ -63,18 +60,10 @@ def test_cuda_mask_is_curands_philox_on_a_sample():
     assert torch.equal((y.cpu()[idx] != 0), kept)
 
 
-@pytest.mark.skipif(shutil.which("nvcc") is None or shutil.which("make") is None,
-                    reason="no nvcc or make")
+@requires_nvcc
 def test_cuda_mask_is_curands_own(tmp_path):
     # cuRAND itself, on the GPU, against the kernel's mask (tests/cuda/curand_mask.cu).
-    include = curand_include()
-    if include is None:
-        pytest.skip("no curand_kernel.h")
-    root = pathlib.Path(__file__).resolve().parent.parent
-    result = subprocess.run(["make", "-s", "-C", str(root / "tests" / "cuda"), "curand",
-                             f"OUT={tmp_path}", f"CURAND_INCLUDE={include}"],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = make_cuda(tmp_path, "curand", curand=True)
     assert "the CUDA mask is cuRAND's" in result.stdout, result.stdout
 
 

@@ -157,20 +157,54 @@ __host__ __device__ void unit_work(const T *x, T *y, Index units, const mydropou
   }
 }
 
-// Channel dropout's pass, the pairs' multipliers drawn (mult: 0 or the scale, Scaled<T>::Mult),
-// element by element: elements thread, thread + threads, ... of a dense (N, C, S) tensor in
-// memory order (n, c, s), or (n, s, c) when channels_last. csrc/channels.c does the same on the
-// CPU. Index is uint32_t where n fits in it with the grid (fits_index32 with unroll 1).
-template <typename T, typename Index>
+// (k / d, k % d) for a k that moves by a fixed step: one division when made, none after.
+template <typename Index> struct DivMod {
+  Index d, quot, rem, step_quot, step_rem;
+  __host__ __device__ DivMod(Index k, Index divisor, Index step)
+      : d(divisor), quot(k / divisor), rem(k % divisor), step_quot(step / divisor),
+        step_rem(step % divisor) {}
+  __host__ __device__ void advance() {
+    quot += step_quot;
+    if (rem >= d - step_rem) {  // rem + step_rem >= d, without overflow
+      rem -= d - step_rem;
+      ++quot;
+    } else {
+      rem += step_rem;
+    }
+  }
+};
+
+// Channel dropout's pass, the pairs' multipliers drawn (mult: 0 or the scale, Scaled<T>::Mult):
+// elements thread, thread + threads, ... of a dense (N, C, S) tensor in memory order (n, c, s),
+// or (n, s, c) when channels_last; csrc/channels.c does the same on the CPU. Each step loads
+// kUnroll elements and their multipliers before it computes, and the pairs' indices are kept
+// by DivMod rather than divided out per element. Index is uint32_t where n + kUnroll * threads
+// fits in it (fits_index32).
+template <typename T, typename Index, int kUnroll>
 __host__ __device__ void channel_work(const T *x, T *y, Index n,
                                       const typename Scaled<T>::Mult *mult, Index channels,
                                       Index spatial, bool channels_last, Index thread,
                                       Index threads) {
-  for (Index k = thread; k < n; k += threads) {
-    const Index q = channels_last ? k / (channels * spatial) * channels + k % channels
-                                  : k / spatial;
-    const typename Scaled<T>::Mult m = mult[q];
-    y[k] = scaled_or_zero(x[k], m != 0, m);
+  using Mult = typename Scaled<T>::Mult;
+  // pair q = k / spatial, or k / (channels * spatial) * channels + k % channels
+  DivMod<Index> outer(thread, channels_last ? channels * spatial : spatial, threads);
+  DivMod<Index> inner(thread, channels_last ? channels : 1, threads);
+  for (Index k0 = thread; k0 < n; k0 += kUnroll * threads) {
+    T v[kUnroll];
+    Mult m[kUnroll];
+#pragma unroll
+    for (int i = 0; i < kUnroll; ++i) {
+      if (k0 + i * threads < n) {
+        v[i] = x[k0 + i * threads];
+        m[i] = mult[channels_last ? outer.quot * channels + inner.rem : outer.quot];
+      }
+      outer.advance();
+      inner.advance();
+    }
+#pragma unroll
+    for (int i = 0; i < kUnroll; ++i) {
+      if (k0 + i * threads < n) y[k0 + i * threads] = scaled_or_zero(v[i], m[i] != 0, m[i]);
+    }
   }
 }
 
@@ -200,12 +234,12 @@ __global__ void dropout_unit_kernel(const T *x, T *y, Index units, mydropout_par
                                static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x,
                                static_cast<Index>(gridDim.x) * blockDim.x);
 }
-template <typename T, typename Index>
+template <typename T, typename Index, int kUnroll>
 __global__ void channel_kernel(const T *x, T *y, Index n, const typename Scaled<T>::Mult *mult,
                                Index channels, Index spatial, bool channels_last) {
-  channel_work<T, Index>(x, y, n, mult, channels, spatial, channels_last,
-                         static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x,
-                         static_cast<Index>(gridDim.x) * blockDim.x);
+  channel_work<T, Index, kUnroll>(x, y, n, mult, channels, spatial, channels_last,
+                                  static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x,
+                                  static_cast<Index>(gridDim.x) * blockDim.x);
 }
 #endif
 

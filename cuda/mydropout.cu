@@ -16,6 +16,9 @@ using namespace mydropout_gpu;
 constexpr unsigned kThreads = 256;
 // Units each thread loads before it computes; see benchmarks/cuda_kernel_speed.cu.
 constexpr int kUnroll = 2;
+// Elements each thread of the channel kernel loads before it computes: 2 to 8 bytes each, so
+// more of them than units (not yet measured on a GPU).
+constexpr int kChannelUnroll = 4;
 
 // SMs, and blocks of kThreads that one SM keeps resident running kKernel. The latter depends
 // only on the kernel's registers, so it is asked once per kernel.
@@ -88,18 +91,20 @@ cudaError_t launch_channels(const void *xv, void *yv, const void *mult, int64_t 
   T *y = static_cast<T *>(yv);
   const Mult *m = static_cast<const Mult *>(mult);
   const uint64_t count = static_cast<uint64_t>(n);
-  // 32-bit division where the indices fit, with the grid the 32-bit kernel would get.
+  const uint64_t work = (count + kChannelUnroll - 1) / kChannelUnroll;
+  // 32-bit indices where they fit, with the grid the 32-bit kernel would get.
   int sms = 0, blocks_per_sm = 0;
-  cudaError_t err = residency<channel_kernel<T, uint32_t>>(&sms, &blocks_per_sm);
+  cudaError_t err =
+      residency<channel_kernel<T, uint32_t, kChannelUnroll>>(&sms, &blocks_per_sm);
   if (err != cudaSuccess) return err;
-  if (fits_index32(count, uint64_t{grid_blocks(count, kThreads, sms, blocks_per_sm)} * kThreads,
-                   1)) {
-    return launch_resident<channel_kernel<T, uint32_t>>(
-        count, stream, x, y, static_cast<uint32_t>(n), m, static_cast<uint32_t>(channels),
+  const uint64_t threads = uint64_t{grid_blocks(work, kThreads, sms, blocks_per_sm)} * kThreads;
+  if (fits_index32(count, threads, kChannelUnroll)) {
+    return launch_resident<channel_kernel<T, uint32_t, kChannelUnroll>>(
+        work, stream, x, y, static_cast<uint32_t>(n), m, static_cast<uint32_t>(channels),
         static_cast<uint32_t>(spatial), channels_last);
   }
-  return launch_resident<channel_kernel<T, uint64_t>>(
-      count, stream, x, y, count, m, static_cast<uint64_t>(channels),
+  return launch_resident<channel_kernel<T, uint64_t, kChannelUnroll>>(
+      work, stream, x, y, count, m, static_cast<uint64_t>(channels),
       static_cast<uint64_t>(spatial), channels_last);
 }
 

@@ -186,7 +186,7 @@ template <typename T> void run_type(const char *type, std::mt19937_64 &rng) {
 
 // Channel dropout's pass (channel_work) over an emulated grid against csrc/channels.c, both
 // memory orders, in place too; the multipliers from the C kernel on ones.
-template <typename T, typename Index>
+template <typename T, typename Index, int kUnroll>
 void check_channels(int64_t batch, int64_t channels, int64_t spatial, bool channels_last,
                     bool in_place, const Grid &g, const char *type, std::mt19937_64 &rng) {
   using Mult = typename Scaled<T>::Mult;
@@ -202,18 +202,20 @@ void check_channels(int64_t batch, int64_t channels, int64_t spatial, bool chann
   mydropout_channels_cpu(dtype_of<T>(), in.data, expected.data(), mult.data(), channels, spatial,
                          channels_last, 0, channels_last ? batch * spatial : pairs);
   unsigned char *y = in_place ? in.data : out.data;
-  const uint64_t threads = uint64_t{grid_blocks(n, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
-  if (sizeof(Index) == 8 || fits_index32(n, threads, 1)) {
+  const uint64_t work = (n + kUnroll - 1) / kUnroll;
+  const uint64_t threads =
+      uint64_t{grid_blocks(work, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
+  if (sizeof(Index) == 8 || fits_index32(n, threads, kUnroll)) {
     for (uint64_t t = 0; t < threads; ++t)
-      channel_work<T, Index>(reinterpret_cast<const T *>(in.data), reinterpret_cast<T *>(y),
-                             static_cast<Index>(n), mult.data(), static_cast<Index>(channels),
-                             static_cast<Index>(spatial), channels_last, static_cast<Index>(t),
-                             static_cast<Index>(threads));
+      channel_work<T, Index, kUnroll>(
+          reinterpret_cast<const T *>(in.data), reinterpret_cast<T *>(y), static_cast<Index>(n),
+          mult.data(), static_cast<Index>(channels), static_cast<Index>(spatial), channels_last,
+          static_cast<Index>(t), static_cast<Index>(threads));
   }
   if (!same_elements<T>(y, expected.data(), n) && ++failures <= 20)
-    std::printf("FAIL channels: %s N=%lld C=%lld S=%lld channels_last=%d in_place=%d\n", type,
-                static_cast<long long>(batch), static_cast<long long>(channels),
-                static_cast<long long>(spatial), channels_last, in_place);
+    std::printf("FAIL channels: %s N=%lld C=%lld S=%lld channels_last=%d in_place=%d unroll=%d\n",
+                type, static_cast<long long>(batch), static_cast<long long>(channels),
+                static_cast<long long>(spatial), channels_last, in_place, kUnroll);
 }
 
 template <typename T> void run_channels(const char *type, std::mt19937_64 &rng) {
@@ -221,10 +223,10 @@ template <typename T> void run_channels(const char *type, std::mt19937_64 &rng) 
   for (int i = 0; i < 200; ++i) {
     const int64_t batch = 1 + rng() % 5, channels = 1 + rng() % 40, spatial = 1 + rng() % 70;
     const bool channels_last = i % 2, in_place = i % 5 == 0;
-    check_channels<T, uint32_t>(batch, channels, spatial, channels_last, in_place, grids[i % 3],
-                                type, rng);
-    check_channels<T, uint64_t>(batch, channels, spatial, channels_last, in_place, grids[i % 3],
-                                type, rng);
+    const Grid &g = grids[i % 3];
+    check_channels<T, uint32_t, 1>(batch, channels, spatial, channels_last, in_place, g, type, rng);
+    check_channels<T, uint32_t, 4>(batch, channels, spatial, channels_last, in_place, g, type, rng);
+    check_channels<T, uint64_t, 4>(batch, channels, spatial, channels_last, in_place, g, type, rng);
   }
 }
 

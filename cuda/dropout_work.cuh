@@ -158,6 +158,7 @@ __host__ __device__ void unit_work(const T *x, T *y, Index units, const mydropou
 }
 
 // (k / d, k % d) for a k that moves by a fixed step: one division when made, none after.
+// rem + step_rem <= k + step, so nothing overflows while k + step fits in Index.
 template <typename Index> struct DivMod {
   Index d, quot, rem, step_quot, step_rem;
   __host__ __device__ DivMod(Index k, Index divisor, Index step)
@@ -165,11 +166,10 @@ template <typename Index> struct DivMod {
         step_rem(step % divisor) {}
   __host__ __device__ void advance() {
     quot += step_quot;
-    if (rem >= d - step_rem) {  // rem + step_rem >= d, without overflow
-      rem -= d - step_rem;
+    rem += step_rem;
+    if (rem >= d) {
+      rem -= d;
       ++quot;
-    } else {
-      rem += step_rem;
     }
   }
 };

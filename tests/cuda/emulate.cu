@@ -230,6 +230,28 @@ template <typename T> void run_channels(const char *type, std::mt19937_64 &rng) 
   }
 }
 
+// DivMod<uint32_t> against 64-bit division, where k runs up to 2**32 - 1 and the divisor
+// and step are large: the channel kernel's 32-bit indices go that far.
+void check_divmod(std::mt19937_64 &rng) {
+  for (int i = 0; i < 2000; ++i) {
+    const uint64_t d = 1 + rng() % (i % 2 ? 0xffffffffull : 1000);
+    const uint64_t step = 1 + rng() % (i % 3 ? 0x7fffffffull : 300000);
+    const uint64_t steps = std::min<uint64_t>(50, (0xffffffffull - 1000) / step);
+    const uint64_t k0 = 0xffffffffull - steps * step - rng() % 1000;
+    DivMod<uint32_t> dm(static_cast<uint32_t>(k0), static_cast<uint32_t>(d),
+                        static_cast<uint32_t>(step));
+    for (uint64_t j = 0, k = k0; j <= steps; ++j, k += step) {
+      if (dm.quot != k / d || dm.rem != k % d) {
+        if (++failures <= 20)
+          std::printf("FAIL DivMod: k=%llu d=%llu step=%llu\n", static_cast<unsigned long long>(k),
+                      static_cast<unsigned long long>(d), static_cast<unsigned long long>(step));
+        break;
+      }
+      if (j < steps) dm.advance();
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -242,6 +264,7 @@ int main() {
   run_channels<double>("float64", rng);
   run_channels<__half>("float16", rng);
   run_channels<__nv_bfloat16>("bfloat16", rng);
+  check_divmod(rng);
   if (failures) {
     std::printf("%d failures\n", failures);
     return 1;

@@ -100,9 +100,9 @@ SIMD16 void span16(mydropout_dtype dtype, const uint16_t *x, uint16_t *y, int64_
     }
 }
 
-SIMD16 void rows16(mydropout_dtype dtype, const uint16_t *xs, uint16_t *ys, const float *ms,
-                   int64_t channels, int64_t spatial, int channels_last, int64_t row_begin,
-                   int64_t row_end) {
+__attribute__((target("avx2,f16c"))) static void rows16(
+    mydropout_dtype dtype, const uint16_t *xs, uint16_t *ys, const float *ms, int64_t channels,
+    int64_t spatial, int channels_last, int64_t row_begin, int64_t row_end) {
     for (int64_t r = row_begin; r < row_end; ++r) {
         if (channels_last) {
             span16(dtype, xs + r * channels, ys + r * channels, channels,
@@ -114,21 +114,6 @@ SIMD16 void rows16(mydropout_dtype dtype, const uint16_t *xs, uint16_t *ys, cons
         }
     }
 }
-
-/* One function per dtype, so that the dtype is a constant inside. */
-__attribute__((target("avx2,f16c"))) static void f16_rows(const uint16_t *xs, uint16_t *ys,
-                                                          const float *ms, int64_t channels,
-                                                          int64_t spatial, int channels_last,
-                                                          int64_t row_begin, int64_t row_end) {
-    rows16(MYDROPOUT_F16, xs, ys, ms, channels, spatial, channels_last, row_begin, row_end);
-}
-
-__attribute__((target("avx2,f16c"))) static void bf16_rows(const uint16_t *xs, uint16_t *ys,
-                                                           const float *ms, int64_t channels,
-                                                           int64_t spatial, int channels_last,
-                                                           int64_t row_begin, int64_t row_end) {
-    rows16(MYDROPOUT_BF16, xs, ys, ms, channels, spatial, channels_last, row_begin, row_end);
-}
 #endif
 
 /* Built for AVX-512 and AVX2 as well as the baseline, the loader picking by CPU: the same
@@ -139,22 +124,19 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 void mydropout_channels_cpu(mydropout_dtype dtype, const void *x, void *y, const void *mult,
                             int64_t channels, int64_t spatial, int channels_last,
                             int64_t row_begin, int64_t row_end) {
+#ifdef HAVE_SIMD16_ROWS
+    /* Every CPU of the AVX2 and AVX-512 paths has AVX2 and F16C; MYDROPOUT_CPU_PATH=scalar
+     * keeps the portable rows, for the tests that compare paths. */
+    if ((dtype == MYDROPOUT_F16 || dtype == MYDROPOUT_BF16) &&
+        mydropout_cpu_path() != MYDROPOUT_PATH_SCALAR) {
+        rows16(dtype, x, y, mult, channels, spatial, channels_last, row_begin, row_end);
+        return;
+    }
+#endif
     switch (dtype) {
     case MYDROPOUT_F32: CHANNEL_ROWS(float, float, MUL_PLAIN, f32_kept); break;
     case MYDROPOUT_F64: CHANNEL_ROWS(double, double, MUL_PLAIN, f64_kept); break;
-    case MYDROPOUT_F16:
-    case MYDROPOUT_BF16:
-#ifdef HAVE_SIMD16_ROWS
-        /* Every CPU of the AVX2 and AVX-512 paths has AVX2 and F16C; MYDROPOUT_CPU_PATH=scalar
-         * keeps the portable rows, for the tests that compare paths. */
-        if (mydropout_cpu_path() != MYDROPOUT_PATH_SCALAR) {
-            (dtype == MYDROPOUT_F16 ? f16_rows : bf16_rows)(x, y, mult, channels, spatial,
-                                                            channels_last, row_begin, row_end);
-            break;
-        }
-#endif
-        if (dtype == MYDROPOUT_F16) CHANNEL_ROWS(uint16_t, float, f16_scaled, u16_kept);
-        else CHANNEL_ROWS(uint16_t, float, bf16_scaled, u16_kept);
-        break;
+    case MYDROPOUT_F16: CHANNEL_ROWS(uint16_t, float, f16_scaled, u16_kept); break;
+    case MYDROPOUT_BF16: CHANNEL_ROWS(uint16_t, float, bf16_scaled, u16_kept); break;
     }
 }

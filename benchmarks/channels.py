@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import torch_ext
+from bench import DTYPES, str_list
 from measure import time_median
 
 SHAPES = [(32, 64, 56, 56), (8, 256, 14, 14)]
@@ -26,7 +27,8 @@ def main():
     ap.add_argument("--device", choices=("cpu", "cuda"),
                     default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--min-run-time", type=float, default=0.2, help="seconds per round")
-    ap.add_argument("--dtypes", default="float32", help="comma-separated, e.g. float16,bfloat16")
+    ap.add_argument("--dtypes", type=str_list(DTYPES), default=["float32"],
+                    help="comma-separated, e.g. float16,bfloat16")
     args = ap.parse_args()
     threads = torch.get_num_threads()
     modules = {"MyDropout2d": torch_ext.MyDropout2d(0.3), "nn.Dropout2d": nn.Dropout2d(0.3)}
@@ -34,8 +36,8 @@ def main():
     print("| dtype | shape | layout | pass | MyDropout2d | nn.Dropout2d | speed-up |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for dtype, shape, layout in itertools.product(
-            args.dtypes.split(","), SHAPES, (torch.contiguous_format, torch.channels_last)):
-        x = torch.randn(shape, device=args.device, dtype=getattr(torch, dtype))
+            args.dtypes, SHAPES, (torch.contiguous_format, torch.channels_last)):
+        x = torch.randn(shape, device=args.device, dtype=DTYPES[dtype])
         x = x.contiguous(memory_format=layout)
         xg = x.clone().requires_grad_()
         g = torch.randn_like(x)
@@ -52,6 +54,7 @@ def main():
             ours, theirs = (statistics.median(rounds[name]) for name in modules)
             print(f"| {dtype} | {tuple(shape)} | {str(layout).split('.')[-1]} | {pass_} "
                   f"| {ours * 1e3:.3f} ms | {theirs * 1e3:.3f} ms | {theirs / ours:.2f}x |")
+
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,6 @@
 """Every CPU path gives the scalar path's bits through the ops: odd lengths, unaligned starts,
-every dtype, in place and backward, and channel dropout in both row orders. Each path runs in its own process (MYDROPOUT_CPU_PATH is
-read once per process)."""
+every dtype, in place and backward, and channel dropout in both row orders. Each path runs in
+its own process (MYDROPOUT_CPU_PATH is read once per process)."""
 
 import functools
 import os

@@ -41,12 +41,11 @@ for stage in "${stages[@]}"; do
         tee "$out/kernel_speed.txt" ;;
     tests)
       timeout "$limit" .venv/bin/python -m pytest tests -q -p no:cacheprovider 2>&1 |
-        tee "$out/tests.log" |
-        tail -n 15 ;;
+        tee "$out/tests.log" | tail -n 15 ;;
     memcheck)
-      timeout "$limit" compute-sanitizer --tool memcheck --error-exitcode 1 .venv/bin/python -m pytest \
-        tests/test_cuda.py -q -m "not slow" -p no:cacheprovider 2>&1 | tee "$out/memcheck.log" |
-        tail -n 15 ;;
+      timeout "$limit" compute-sanitizer --tool memcheck --error-exitcode 1 \
+        .venv/bin/python -m pytest tests/test_cuda.py -q -m "not slow" -p no:cacheprovider 2>&1 |
+        tee "$out/memcheck.log" | tail -n 15 ;;
     bench)
       stamp=$(mktemp)
       timeout "$limit" .venv/bin/python benchmarks/bench.py --device cuda 2>&1 |

@@ -20,12 +20,14 @@ nvcc -std=c++17 -O3 -arch="$arch" -Icsrc -Icuda --resource-usage -c cuda/mydropo
 # ptxas: "Compiling entry function 'NAME'", then the stack line, then "Used N registers".
 awk -F"'" '/Compiling entry function/ {name = $2}
   /bytes stack frame/ {stack[name] = $1 + 0}
-  /Used [0-9]+ registers/ {match($0, /Used [0-9]+/); regs[name] = substr($0, RSTART + 5, RLENGTH - 5)}
+  /Used [0-9]+ registers/ {
+    match($0, /Used [0-9]+/); regs[name] = substr($0, RSTART + 5, RLENGTH - 5)}
   END {for (n in regs) print n, regs[n], stack[n]}' "$tmp/ptxas.txt" | sort >"$tmp/res.txt"
 cuobjdump -sass "$tmp/k.o" | awk '
   /Function :/ {name = $3; names[name] = 1}
   /\/\*[0-9a-f][0-9a-f][0-9a-f][0-9a-f]\*\// && !/ NOP/ {count[name]++}
-  match($0, /(LDG|STG|LDL|STL)(\.[A-Z0-9]+)*/) {mem[name] = mem[name] " " substr($0, RSTART, RLENGTH)}
+  match($0, /(LDG|STG|LDL|STL)(\.[A-Z0-9]+)*/) {
+    mem[name] = mem[name] " " substr($0, RSTART, RLENGTH)}
   END {for (n in names) print n, count[n], mem[n]}' | sort >"$tmp/sass.txt"
 
 printf '%-6s %5s %6s  %-58s %s\n' instr regs stack kernel "global loads and stores"
@@ -34,6 +36,7 @@ join "$tmp/sass.txt" "$tmp/res.txt" | while read -r name count rest; do
   stack=${!#}
   regs=${*: -2:1}
   mem=$(printf '%s\n' "${@:1:$#-2}" | sort | uniq -c | awk '{printf "%s %sx ", $2, $1}')
-  printf '%-6s %5s %6s  %-58s %s\n' "$count" "$regs" "$stack" \
-    "$(c++filt "$name" | sed -E 's/\(anonymous namespace\):: *//; s/mydropout_gpu:://g; s/\(.*//' | cut -c1-58)" "$mem"
+  kernel=$(c++filt "$name" |
+    sed -E 's/\(anonymous namespace\):: *//; s/mydropout_gpu:://g; s/\(.*//')
+  printf '%-6s %5s %6s  %-58s %s\n' "$count" "$regs" "$stack" "${kernel:0:58}" "$mem"
 done

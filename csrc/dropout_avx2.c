@@ -2,7 +2,6 @@
 #if defined(__x86_64__) || defined(_M_X64)
 
 #include <immintrin.h>
-#include <string.h>
 
 #include "bf16_avx2.h"
 #include "paths.h"
@@ -124,53 +123,26 @@ INLINE256 void apply(mydropout_dtype dtype, const void *x, void *y, const __m256
     }
 }
 
-/* One loop per dtype, so the switch stays out of the loop. */
-#define MAIN_LOOP(DT, T)                                                              \
-    for (; k + CHUNK <= n; k += CHUNK) {                                              \
-        gen_masks(&g, m);                                                             \
-        apply(DT, (const T *)x + k, (T *)y + k, m, prm);                              \
-    }
-
-T256 void mydropout_avx2(mydropout_dtype dtype, const void *x, void *y, int64_t n,
-                         const mydropout_params *prm) {
-    const size_t width = mydropout_dtype_size(dtype);
-    /* elements before the first whole Philox block */
-    int64_t k = (int64_t)((4u - (prm->first_index & 3u)) & 3u);
-    if (k > n) k = n;
-    mydropout_scalar(dtype, x, y, k, prm);
-    if (k == n) return;
-
-    gen256 g;
-    uint64_t q0 = (prm->first_index + (uint64_t)k) >> 2;
+/* The generator at Philox block q0 of the call's (seed, offset). */
+INLINE256 void gen_init(gen256 *g, const mydropout_params *prm, uint64_t q0) {
     uint32_t k0[10], k1[10];
     philox_round_keys(prm->seed, k0, k1);
     for (int r = 0; r < 10; ++r) {
-        g.k0[r] = _mm256_set1_epi32((int)k0[r]);
-        g.k1[r] = _mm256_set1_epi32((int)k1[r]);
+        g->k0[r] = _mm256_set1_epi32((int)k0[r]);
+        g->k1[r] = _mm256_set1_epi32((int)k1[r]);
     }
-    g.c2 = _mm256_set1_epi32((int)(uint32_t)prm->offset);
-    g.c3 = _mm256_set1_epi32((int)(uint32_t)(prm->offset >> 32));
-    g.q = _mm256_add_epi64(_mm256_set1_epi64x((long long)q0), _mm256_setr_epi64x(0, 2, 1, 3));
-    g.thr = _mm256_set1_epi32((int)(uint32_t)prm->threshold);
-    __m256i m[2 * SETS];
-
-    switch (dtype) {
-    case MYDROPOUT_F32: MAIN_LOOP(MYDROPOUT_F32, float); break;
-    case MYDROPOUT_F64: MAIN_LOOP(MYDROPOUT_F64, double); break;
-    case MYDROPOUT_F16: MAIN_LOOP(MYDROPOUT_F16, uint16_t); break;
-    case MYDROPOUT_BF16: MAIN_LOOP(MYDROPOUT_BF16, uint16_t); break;
-    }
-    if (k < n) {
-        /* the tail runs as one whole chunk through a buffer, for the same bits as above */
-        _Alignas(32) unsigned char buf[CHUNK * 8];
-        size_t bytes = (size_t)(n - k) * width;
-        memset(buf, 0, sizeof buf);
-        memcpy(buf, (const unsigned char *)x + (size_t)k * width, bytes);
-        gen_masks(&g, m);
-        apply(dtype, buf, buf, m, prm);
-        memcpy((unsigned char *)y + (size_t)k * width, buf, bytes);
-    }
+    g->c2 = _mm256_set1_epi32((int)(uint32_t)prm->offset);
+    g->c3 = _mm256_set1_epi32((int)(uint32_t)(prm->offset >> 32));
+    g->q = _mm256_add_epi64(_mm256_set1_epi64x((long long)q0), _mm256_setr_epi64x(0, 2, 1, 3));
+    g->thr = _mm256_set1_epi32((int)(uint32_t)prm->threshold);
 }
+
+#define SIMD_PATH mydropout_avx2
+#define SIMD_TARGET T256
+#define SIMD_GEN gen256
+#define SIMD_MASK __m256i
+#define CHUNK_ALIGN 32
+#include "simd_driver.h"
 
 #else
 typedef int mydropout_avx2_not_x86; /* ISO C wants something in every file */

@@ -20,28 +20,33 @@ constexpr int kUnroll = 2;
 // more of them than units (not yet measured on a GPU).
 constexpr int kChannelUnroll = 4;
 
-// SMs, and blocks of kThreads that one SM keeps resident running kKernel. The latter depends
-// only on the kernel's registers, so it is asked once per kernel.
+// The grid for `work` threads' worth of kKernel on the current device (grid_blocks). How many
+// blocks of kThreads one SM keeps resident depends only on the kernel and the device, so it is
+// asked once per kernel and device (of the first kMaxDevices).
+constexpr int kMaxDevices = 64;
+
 template <auto kKernel>
-cudaError_t residency(int *sms, int *blocks_per_sm) {
-  static std::atomic<int> cached{0};
-  int device = 0;
+cudaError_t grid_for(uint64_t work, unsigned *grid) {
+  static std::atomic<int> cached[kMaxDevices];
+  int device = 0, sms = 0, per_sm = 0;
   cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, device);
-  *blocks_per_sm = cached.load(std::memory_order_relaxed);
-  if (err == cudaSuccess && *blocks_per_sm == 0) {
-    err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(blocks_per_sm, kKernel, kThreads, 0);
-    cached.store(*blocks_per_sm, std::memory_order_relaxed);
+  if (err == cudaSuccess)
+    err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  if (err != cudaSuccess) return err;
+  std::atomic<int> *slot = device < kMaxDevices ? &cached[device] : nullptr;
+  if (slot != nullptr) per_sm = slot->load(std::memory_order_relaxed);
+  if (per_sm == 0) {
+    err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, kThreads, 0);
+    if (err != cudaSuccess) return err;
+    if (slot != nullptr) slot->store(per_sm, std::memory_order_relaxed);
   }
-  return err;
+  *grid = grid_blocks(work, kThreads, sms, per_sm);
+  return cudaSuccess;
 }
 
 template <auto kKernel, typename... Args>
-cudaError_t launch_resident(uint64_t work, cudaStream_t stream, Args... args) {
-  int sms = 0, blocks_per_sm = 0;
-  cudaError_t err = residency<kKernel>(&sms, &blocks_per_sm);
-  if (err != cudaSuccess) return err;
-  kKernel<<<grid_blocks(work, kThreads, sms, blocks_per_sm), kThreads, 0, stream>>>(args...);
+cudaError_t launch_grid(unsigned grid, cudaStream_t stream, Args... args) {
+  kKernel<<<grid, kThreads, 0, stream>>>(args...);
   return cudaGetLastError();
 }
 
@@ -53,25 +58,27 @@ struct Launch {
   template <typename T>
   cudaError_t blocks(const T *x, T *y, int64_t n, const mydropout_params &prm) const {
     if (n <= 0) return cudaSuccess;
-    return launch_resident<dropout_block_kernel<T>>(philox_blocks(prm.first_index, n), stream,
-                                                    x, y, n, prm, state);
+    unsigned grid = 0;
+    cudaError_t err = grid_for<dropout_block_kernel<T>>(philox_blocks(prm.first_index, n), &grid);
+    if (err != cudaSuccess) return err;
+    return launch_grid<dropout_block_kernel<T>>(grid, stream, x, y, n, prm, state);
   }
 
   template <typename T>
   cudaError_t units(const T *x, T *y, uint64_t units, const mydropout_params &prm) const {
     if (units == 0) return cudaSuccess;
+    constexpr auto kNarrow = dropout_unit_kernel<T, uint32_t, kUnroll>;
+    constexpr auto kWide = dropout_unit_kernel<T, uint64_t, kUnroll>;
     const uint64_t work = (units + kUnroll - 1) / kUnroll;
-    // 32-bit indices where they fit with the grid the 32-bit kernel would get.
-    int sms = 0, blocks_per_sm = 0;
-    cudaError_t err = residency<dropout_unit_kernel<T, uint32_t, kUnroll>>(&sms, &blocks_per_sm);
+    // 32-bit indices where they fit with the grid the 32-bit kernel gets.
+    unsigned grid = 0;
+    cudaError_t err = grid_for<kNarrow>(work, &grid);
     if (err != cudaSuccess) return err;
-    const uint64_t threads = uint64_t{grid_blocks(work, kThreads, sms, blocks_per_sm)} * kThreads;
-    if (fits_index32(units, threads, kUnroll)) {
-      return launch_resident<dropout_unit_kernel<T, uint32_t, kUnroll>>(
-          work, stream, x, y, static_cast<uint32_t>(units), prm, state);
-    }
-    return launch_resident<dropout_unit_kernel<T, uint64_t, kUnroll>>(work, stream, x, y, units,
-                                                                       prm, state);
+    if (fits_index32(units, uint64_t{grid} * kThreads, kUnroll))
+      return launch_grid<kNarrow>(grid, stream, x, y, static_cast<uint32_t>(units), prm, state);
+    err = grid_for<kWide>(work, &grid);
+    if (err != cudaSuccess) return err;
+    return launch_grid<kWide>(grid, stream, x, y, units, prm, state);
   }
 };
 
@@ -87,32 +94,38 @@ cudaError_t launch_channels(const void *xv, void *yv, const void *mult, int64_t 
                             int64_t channels, int64_t spatial, bool channels_last,
                             cudaStream_t stream) {
   using Mult = typename Scaled<T>::Mult;
+  constexpr auto kNarrow = channel_kernel<T, uint32_t, kChannelUnroll>;
+  constexpr auto kWide = channel_kernel<T, uint64_t, kChannelUnroll>;
   const T *x = static_cast<const T *>(xv);
   T *y = static_cast<T *>(yv);
   const Mult *m = static_cast<const Mult *>(mult);
   const uint64_t count = static_cast<uint64_t>(n);
   const uint64_t work = (count + kChannelUnroll - 1) / kChannelUnroll;
-  // 32-bit indices where they fit, with the grid the 32-bit kernel would get.
-  int sms = 0, blocks_per_sm = 0;
-  cudaError_t err =
-      residency<channel_kernel<T, uint32_t, kChannelUnroll>>(&sms, &blocks_per_sm);
+  // 32-bit indices where they fit with the grid the 32-bit kernel gets.
+  unsigned grid = 0;
+  cudaError_t err = grid_for<kNarrow>(work, &grid);
   if (err != cudaSuccess) return err;
-  const uint64_t threads = uint64_t{grid_blocks(work, kThreads, sms, blocks_per_sm)} * kThreads;
-  if (fits_index32(count, threads, kChannelUnroll)) {
-    return launch_resident<channel_kernel<T, uint32_t, kChannelUnroll>>(
-        work, stream, x, y, static_cast<uint32_t>(n), m, static_cast<uint32_t>(channels),
-        static_cast<uint32_t>(spatial), channels_last);
+  if (fits_index32(count, uint64_t{grid} * kThreads, kChannelUnroll)) {
+    return launch_grid<kNarrow>(grid, stream, x, y, static_cast<uint32_t>(n), m,
+                                static_cast<uint32_t>(channels), static_cast<uint32_t>(spatial),
+                                channels_last);
   }
-  return launch_resident<channel_kernel<T, uint64_t, kChannelUnroll>>(
-      work, stream, x, y, count, m, static_cast<uint64_t>(channels),
-      static_cast<uint64_t>(spatial), channels_last);
+  err = grid_for<kWide>(work, &grid);
+  if (err != cudaSuccess) return err;
+  return launch_grid<kWide>(grid, stream, x, y, count, m, static_cast<uint64_t>(channels),
+                            static_cast<uint64_t>(spatial), channels_last);
 }
+
+// Torch's own random kernels take counter (offset / 4 + j, thread index) from the same generator
+// and key (curand_init(seed, thread, offset)); an offset of ours with the top bit set is never
+// a thread index, so our counters (i / 4, offset) never meet theirs.
+constexpr uint64_t kOwnOffsets = uint64_t{1} << 63;
 
 __global__ void store_state_kernel(int64_t *state, const int64_t *seed_ptr,
                                    const int64_t *offset_ptr, uint64_t seed, uint64_t offset) {
   state[0] = seed_ptr != nullptr ? *seed_ptr : static_cast<int64_t>(seed);
-  state[1] = static_cast<int64_t>(
-      (offset_ptr != nullptr ? static_cast<uint64_t>(*offset_ptr) : 0) + offset);
+  const uint64_t base = offset_ptr != nullptr ? static_cast<uint64_t>(*offset_ptr) : 0;
+  state[1] = static_cast<int64_t>((base + offset) | kOwnOffsets);
 }
 
 }  // namespace

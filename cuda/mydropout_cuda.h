@@ -26,7 +26,8 @@ cudaError_t mydropout_cuda_channels(mydropout_dtype dtype, const void *x, void *
                                     int64_t spatial, int channels_last, cudaStream_t stream);
 
 /* Writes (seed, offset) into state[0..1] on the device: seed = *seed_ptr or seed, offset =
- * *offset_ptr + offset or offset, pointers read when the kernel runs (graph capture). */
+ * *offset_ptr + offset or offset, with bit 63 set; pointers read when the kernel runs (graph
+ * capture). */
 cudaError_t mydropout_cuda_store_state(int64_t *state, const int64_t *seed_ptr,
                                        const int64_t *offset_ptr, uint64_t seed,
                                        uint64_t offset, cudaStream_t stream);

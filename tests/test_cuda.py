@@ -67,6 +67,23 @@ def test_cuda_mask_is_curands_own(tmp_path):
     assert "the CUDA mask is cuRAND's" in result.stdout, result.stdout
 
 
+def test_cuda_state_is_the_generators_seed_and_offset_with_bit_63():
+    # Bit 63 keeps our counters apart from torch's own random kernels' (cuda/mydropout.cu).
+    gen = torch.cuda.default_generators[torch.cuda.current_device()]
+    seed, offset = gen.initial_seed(), gen.get_offset()
+    state = torch.ops.torch_ext.philox_state(torch.empty(1, device="cuda"), None).cpu()
+    as_uint = [int(v) % 2**64 for v in state]
+    assert as_uint == [seed, offset | 2**63]
+    assert gen.get_offset() == offset + 4
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_generator_on_another_gpu_is_refused():
+    gen = torch.Generator(device="cuda:1")
+    with pytest.raises(RuntimeError, match="generator is on cuda:1"):
+        torch_ext.mydropout(torch.ones(8, device="cuda:0"), 0.5, generator=gen)
+
+
 def test_cuda_graph_replays_draw_fresh_masks_and_matching_backward():
     x = torch.ones(4096, device="cuda", requires_grad=True)
     g = torch.cuda.CUDAGraph()

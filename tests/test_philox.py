@@ -1,17 +1,17 @@
 """Philox4x32 against Random123's known-answer vectors: the tests' reference in Python, and
-csrc/philox.h itself through the C test program."""
+csrc/philox.h itself through the C test program; and the C mask against cuRAND's code."""
 
 import pathlib
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 
+from conftest import make_cuda, requires_nvcc
 from reference import philox4x32
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-KAT = ROOT.parent / "shared" / "reference" / "philox4x32_kat.txt"
+KAT = ROOT / "tests" / "data" / "philox4x32_kat.txt"  # Random123's, with its provenance
 
 
 def kat_vectors():
@@ -40,20 +40,12 @@ def test_reference_reproduces_long_run_vector():
     assert int(out[3][0]) == 1955073260
 
 
-def test_reference_matches_curand_layout():
-    # curand_init(seed, subsequence=offset, offset=i) puts i/4 in the low counter words and the
-    # subsequence in the high ones: element 4q+j is word j of counter (q, offset).
-    from reference import draws
-
-    seed, offset = 0x0123456789ABCDEF, 0xFEDCBA9876543210
-    q = np.arange(3, dtype=np.uint64)
-    words = philox4x32(
-        (q, np.zeros(3, np.uint64), np.full(3, offset & 0xFFFFFFFF, np.uint64),
-         np.full(3, offset >> 32, np.uint64)),
-        (seed & 0xFFFFFFFF, seed >> 32),
-    )
-    expected = np.stack(words, axis=1).reshape(-1)
-    assert np.array_equal(draws(seed, offset, np.arange(12)), expected)
+@requires_nvcc
+def test_c_mask_is_curands(tmp_path):
+    """cuRAND's own Philox code, compiled for the host (tests/cuda/curand_host.cu): element i
+    is kept iff curand() after curand_init(seed, offset, i) reaches the threshold."""
+    result = make_cuda(tmp_path, "curand_host", curand=True)
+    assert "the C mask is cuRAND's" in result.stdout, result.stdout
 
 
 @pytest.mark.skipif(shutil.which("make") is None or shutil.which("cc") is None,

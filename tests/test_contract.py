@@ -55,14 +55,15 @@ def test_every_p(p, dtype):
 
 
 def test_threshold_is_ceil_of_p_times_2_pow_32():
-    # With p = k / 2**32 exactly, draws equal to k are kept and draws of k - 1 dropped.
+    # Element 10's draw k against thresholds around it: kept iff k >= ceil(p * 2**32). The
+    # half-way p tell ceil from floor and rounding to nearest.
     r = draws(3, 4, np.arange(64))
     k = int(r[10])
     x = torch.ones(64)
-    y = torch_ext.mydropout(x, k / 2**32, seed=3, offset=4)
-    assert y[10] != 0
-    y = torch_ext.mydropout(x, (k + 1) / 2**32, seed=3, offset=4)
-    assert y[10] == 0
+    for p, kept in [(k / 2**32, True), ((k + 1) / 2**32, False), ((k - 0.5) / 2**32, True),
+                    ((k + 0.5) / 2**32, False)]:
+        y = torch_ext.mydropout(x, p, seed=3, offset=4)
+        assert bool(y[10] != 0) == kept, (p * 2**32, k)
 
 
 def test_special_values_dropped_to_exact_zero_and_kept_scaled():

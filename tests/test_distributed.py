@@ -54,26 +54,78 @@ def spawn(body, tmp_path):
     return [torch.load(tmp_path / f"{rank}.pt") for rank in range(WORLD)]
 
 
-def _train(rank):
+STEPS = 5
+
+
+def _model():
     torch.manual_seed(0)  # the same initial weights; DDP would broadcast rank 0's anyway
-    model = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), torch_ext.MyDropout(0.5),
-                          nn.Linear(64, 3))
-    initial = torch.cat([p.detach().flatten() for p in model.parameters()])
+    return nn.Sequential(nn.Linear(20, 64), nn.ReLU(), torch_ext.MyDropout(0.5),
+                         nn.Linear(64, 3))
+
+
+def _step_loss(model):
+    """One step's loss on fresh data, both drawn from the default generator, as are the masks."""
+    x, target = torch.randn(32, 20), torch.randint(0, 3, (32,))
+    return nn.functional.cross_entropy(model(x), target)
+
+
+def _flat(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+def _train(rank):
+    """The final weights, and the first step's dropout: which outputs are zero, which inputs
+    are not."""
+    model = _model()
+    dropped = []
+    model[2].register_forward_hook(
+        lambda module, args, out: dropped.append((out == 0, args[0] != 0)))
     ddp = nn.parallel.DistributedDataParallel(model)
     optimizer = torch.optim.SGD(ddp.parameters(), lr=0.1)
     torch.manual_seed(100 + rank)  # each rank its own data and its own masks
-    for _ in range(5):
-        x, target = torch.randn(32, 20), torch.randint(0, 3, (32,))
+    for _ in range(STEPS):
         optimizer.zero_grad()
-        nn.functional.cross_entropy(ddp(x), target).backward()
+        _step_loss(ddp).backward()
         optimizer.step()
-    return initial, torch.cat([p.detach().flatten() for p in model.parameters()])
+    return _flat(model), dropped[0]
 
 
-def test_ddp_replicas_stay_in_sync(tmp_path):
-    (initial, final0), (_, final1) = spawn(_train, tmp_path)
-    assert not torch.equal(final0, initial)
+def _replay():
+    """_train's two ranks in one process: each rank's generator state swapped in for its
+    share, the gradients averaged as DDP does."""
+    model = _model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    states = []
+    for rank in range(WORLD):
+        torch.manual_seed(100 + rank)
+        states.append(torch.get_rng_state())
+    for _ in range(STEPS):
+        grads = []
+        for rank in range(WORLD):
+            torch.set_rng_state(states[rank])
+            optimizer.zero_grad()
+            _step_loss(model).backward()
+            grads.append([p.grad.clone() for p in model.parameters()])
+            states[rank] = torch.get_rng_state()
+        for p, *per_rank in zip(model.parameters(), *grads):
+            p.grad = sum(per_rank) / WORLD
+        optimizer.step()
+    return _flat(model)
+
+
+def test_ddp_replicas_stay_in_sync_and_train_as_one_process(tmp_path):
+    # Equal replicas alone would hold for any dropout: each rank must also draw masks of its
+    # own, and the training must equal one process averaging the ranks' gradients.
+    (final0, dropped0), (final1, dropped1) = spawn(_train, tmp_path)
     assert torch.equal(final0, final1)
+    (zero0, nonzero0), (zero1, nonzero1) = dropped0, dropped1
+    for zero, nonzero in dropped0, dropped1:
+        rate = zero[nonzero].float().mean()
+        assert 0.4 < rate < 0.6, rate
+    both = nonzero0 & nonzero1
+    assert not torch.equal(zero0[both], zero1[both])
+    torch.testing.assert_close(final0, _replay(), rtol=1e-6, atol=1e-7)
+    assert not torch.equal(final0, _flat(_model()))
 
 
 SEED, SHAPE = 2**64 - 5, (10, 6, 5)

@@ -163,6 +163,8 @@ static void test_scalar_contract(void) {
             mydropout_params prm = mydropout_params_make(ps[ip], 0xfedcba9876543210ull + fi,
                                                          UINT64_MAX - (uint64_t)fi, first);
             double threshold = ceil(ps[ip] * 4294967296.0);
+            /* p * 2**32 has a fraction for 0.1, 0.9 and 0.999, so floor would differ */
+            check((double)prm.threshold == threshold, "threshold = ceil(p * 2**32)");
             if (ps[ip] == 0.5) {
                 /* a threshold equal to a draw: that element is kept */
                 uint32_t tie[4];

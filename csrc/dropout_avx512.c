@@ -133,7 +133,8 @@ INLINE512 void gen_init(gen512 *g, const mydropout_params *prm, uint64_t q0) {
     }
     g->c2 = _mm512_set1_epi32((int)(uint32_t)prm->offset);
     g->c3 = _mm512_set1_epi32((int)(uint32_t)(prm->offset >> 32));
-    g->q = _mm512_add_epi64(_mm512_set1_epi64((long long)q0), _mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7));
+    g->q = _mm512_add_epi64(_mm512_set1_epi64((long long)q0),
+                            _mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7));
     g->thr = _mm512_set1_epi32((int)(uint32_t)prm->threshold);
 }
 

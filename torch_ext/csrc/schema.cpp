@@ -24,5 +24,6 @@ TORCH_LIBRARY(torch_ext, m) {
   // n * C + c at mask index first_index + n * C + c.
   m.def("mydropout_channels(Tensor input, float p, Tensor state, int first_index=0) -> Tensor");
   // The CPU kernel path in use (scalar, avx2, avx512), for benchmarks and tests.
-  m.def("cpu_path() -> str", [] { return std::string(mydropout_cpu_path_name(mydropout_cpu_path())); });
+  m.def("cpu_path() -> str",
+        [] { return std::string(mydropout_cpu_path_name(mydropout_cpu_path())); });
 }

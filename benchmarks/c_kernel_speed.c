@@ -38,7 +38,8 @@ static __attribute__((noinline)) void scale_copy(const float *x, float *y, int64
 
 int main(void) {
     float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
-    for (int64_t i = 0; i < N; ++i) x[i] = (float)(i % 1000) * 0.001f - 0.5f;
+    double *xd = malloc(N * sizeof *xd), *yd = malloc(N * sizeof *yd);
+    for (int64_t i = 0; i < N; ++i) xd[i] = x[i] = (float)(i % 1000) * 0.001f - 0.5f;
     double t[RUNS];
 
     for (int r = 0; r < RUNS; ++r) {
@@ -48,17 +49,20 @@ int main(void) {
     }
     printf("%-8s %-9s %6.3f G elements/s\n", "copy", "float32", median_gps(t));
 
-    const mydropout_dtype dtypes[] = {MYDROPOUT_F32, MYDROPOUT_BF16};
-    const char *const dtype_names[] = {"float32", "bfloat16"};
+    const mydropout_dtype dtypes[] = {MYDROPOUT_F32, MYDROPOUT_BF16, MYDROPOUT_F64};
+    const char *const dtype_names[] = {"float32", "bfloat16", "float64"};
     for (int p = 0; p < MYDROPOUT_PATH_COUNT; ++p) {
         if (!mydropout_cpu_path_supported((mydropout_path)p)) continue;
-        for (int d = 0; d < 2; ++d) {
+        for (int d = 0; d < 3; ++d) {
+            const int wide = dtypes[d] == MYDROPOUT_F64;
+            const void *in = wide ? (const void *)xd : x;
+            void *out = wide ? (void *)yd : y;
             mydropout_params prm = mydropout_params_make(0.5, 1234, 5678, 0);
-            mydropout_cpu_on_path((mydropout_path)p, dtypes[d], x, y, N, &prm); /* warm up */
+            mydropout_cpu_on_path((mydropout_path)p, dtypes[d], in, out, N, &prm); /* warm up */
             for (int r = 0; r < RUNS; ++r) {
                 prm.offset += 1;
                 double t0 = now();
-                mydropout_cpu_on_path((mydropout_path)p, dtypes[d], x, y, N, &prm);
+                mydropout_cpu_on_path((mydropout_path)p, dtypes[d], in, out, N, &prm);
                 t[r] = now() - t0;
             }
             printf("%-8s %-9s %6.3f G elements/s\n", mydropout_cpu_path_name((mydropout_path)p),
@@ -67,5 +71,7 @@ int main(void) {
     }
     free(x);
     free(y);
+    free(xd);
+    free(yd);
     return 0;
 }

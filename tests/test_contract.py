@@ -55,13 +55,13 @@ def test_every_p(p, dtype):
 
 
 def test_threshold_is_ceil_of_p_times_2_pow_32():
-    # Element 10's draw k against thresholds around it: kept iff k >= ceil(p * 2**32). The
-    # half-way p tell ceil from floor and rounding to nearest.
+    # Element 10's draw k against thresholds around it: kept iff k >= ceil(p * 2**32). At
+    # p * 2**32 = k + 0.25, floor and rounding to nearest would keep it.
     r = draws(3, 4, np.arange(64))
     k = int(r[10])
     x = torch.ones(64)
     for p, kept in [(k / 2**32, True), ((k + 1) / 2**32, False), ((k - 0.5) / 2**32, True),
-                    ((k + 0.5) / 2**32, False)]:
+                    ((k + 0.25) / 2**32, False), ((k + 0.5) / 2**32, False)]:
         y = torch_ext.mydropout(x, p, seed=3, offset=4)
         assert bool(y[10] != 0) == kept, (p * 2**32, k)
 

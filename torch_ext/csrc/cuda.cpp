@@ -40,9 +40,11 @@ at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generato
   const c10::cuda::CUDAGuard guard(input.device());
   auto *gen = at::get_generator_or_default<at::CUDAGeneratorImpl>(
       generator, at::cuda::detail::getDefaultCUDAGenerator(input.device().index()));
-  // Under capture its seed and offset are pointers into its own device's memory.
-  TORCH_CHECK(gen->device() == input.device(), "mydropout: the generator is on ", gen->device(),
-              " but the input on ", input.device());
+  // Under capture its seed and offset are pointers into its own device's memory. A generator
+  // made as torch.Generator(device="cuda") has no index and follows the current device.
+  const c10::Device gen_device = gen->device();
+  TORCH_CHECK(!gen_device.has_index() || gen_device == input.device(), "mydropout: the generator "
+              "is on ", gen_device, " but the input on ", input.device());
   at::PhiloxCudaState philox;
   {
     std::lock_guard<std::mutex> lock(gen->mutex_);

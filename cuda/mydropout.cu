@@ -50,6 +50,19 @@ cudaError_t launch_grid(unsigned grid, cudaStream_t stream, Args... args) {
   return cudaGetLastError();
 }
 
+// The grid for a kernel whose threads each take `unroll` of `count` items, built with 32-bit
+// indices (kNarrow) and 64-bit ones (kWide): kNarrow's grid, and *narrow set, where its indices
+// (up to count plus unroll per thread) fit in 32 bits with that grid (fits_index32); else
+// kWide's.
+template <auto kNarrow, auto kWide>
+cudaError_t index_grid(uint64_t count, int unroll, unsigned *grid, bool *narrow) {
+  const uint64_t work = (count + unroll - 1) / unroll;
+  cudaError_t err = grid_for<kNarrow>(work, grid);
+  if (err != cudaSuccess) return err;
+  *narrow = fits_index32(count, uint64_t{*grid} * kThreads, unroll);
+  return *narrow ? cudaSuccess : grid_for<kWide>(work, grid);
+}
+
 // The launchers that run_plan (launch_plan.h) calls.
 struct Launch {
   const int64_t *state;
@@ -69,15 +82,12 @@ struct Launch {
     if (units == 0) return cudaSuccess;
     constexpr auto kNarrow = dropout_unit_kernel<T, uint32_t, kUnroll>;
     constexpr auto kWide = dropout_unit_kernel<T, uint64_t, kUnroll>;
-    const uint64_t work = (units + kUnroll - 1) / kUnroll;
-    // 32-bit indices where they fit with the grid the 32-bit kernel gets.
     unsigned grid = 0;
-    cudaError_t err = grid_for<kNarrow>(work, &grid);
+    bool narrow = false;
+    const cudaError_t err = index_grid<kNarrow, kWide>(units, kUnroll, &grid, &narrow);
     if (err != cudaSuccess) return err;
-    if (fits_index32(units, uint64_t{grid} * kThreads, kUnroll))
+    if (narrow)
       return launch_grid<kNarrow>(grid, stream, x, y, static_cast<uint32_t>(units), prm, state);
-    err = grid_for<kWide>(work, &grid);
-    if (err != cudaSuccess) return err;
     return launch_grid<kWide>(grid, stream, x, y, units, prm, state);
   }
 };
@@ -100,18 +110,15 @@ cudaError_t launch_channels(const void *xv, void *yv, const void *mult, int64_t 
   T *y = static_cast<T *>(yv);
   const Mult *m = static_cast<const Mult *>(mult);
   const uint64_t count = static_cast<uint64_t>(n);
-  const uint64_t work = (count + kChannelUnroll - 1) / kChannelUnroll;
-  // 32-bit indices where they fit with the grid the 32-bit kernel gets.
   unsigned grid = 0;
-  cudaError_t err = grid_for<kNarrow>(work, &grid);
+  bool narrow = false;
+  const cudaError_t err = index_grid<kNarrow, kWide>(count, kChannelUnroll, &grid, &narrow);
   if (err != cudaSuccess) return err;
-  if (fits_index32(count, uint64_t{grid} * kThreads, kChannelUnroll)) {
+  if (narrow) {
     return launch_grid<kNarrow>(grid, stream, x, y, static_cast<uint32_t>(n), m,
                                 static_cast<uint32_t>(channels), static_cast<uint32_t>(spatial),
                                 channels_last);
   }
-  err = grid_for<kWide>(work, &grid);
-  if (err != cudaSuccess) return err;
   return launch_grid<kWide>(grid, stream, x, y, count, m, static_cast<uint64_t>(channels),
                             static_cast<uint64_t>(spatial), channels_last);
 }

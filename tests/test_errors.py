@@ -72,6 +72,19 @@ def test_bad_input(name, call, exception, message):
         call()
 
 
+@pytest.mark.skipif(not torch._C._dispatch_has_kernel_for_dispatch_key("torch_ext::mydropout",
+                                                                      "CUDA"),
+                    reason="the CUDA part is not built")
+@pytest.mark.parametrize("op", [OP, OP_, torch.ops.torch_ext.mydropout_channels])
+def test_cuda_kernels_name_a_cpu_input_with_a_device_state(op):
+    # What a CPU input with a CUDA state reaches, the state's backend outranking the input's,
+    # run without a GPU: the CUDA kernels, here with a meta state.
+    cuda = torch._C.DispatchKeySet(torch._C.DispatchKey.CUDA)
+    state = STATE.to("meta")
+    with pytest.raises(RuntimeError, match=r"state must be on the CPU or on the input's device"):
+        op.default.redispatch(cuda, X, 0.5, state, 0)
+
+
 def test_meta_tensors_give_shapes():
     x = torch.empty(3, 5, device="meta")
     y = OP(x, 0.5, torch.empty(2, dtype=torch.int64, device="meta"), 0)

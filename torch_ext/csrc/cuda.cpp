@@ -1,5 +1,6 @@
 // CUDA: the kernels of cuda/ on the current stream, and the state drawn from torch's CUDA
 // generator through philox_cuda_state, which stays right under CUDA graph capture.
+#include <c10/core/DeviceGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <c10/cuda/CUDAException.h>
@@ -65,21 +66,24 @@ at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generato
   return state;
 }
 
+// A CPU input with a CUDA state dispatches here too (the state's backend outranks the
+// input's): a DeviceGuard does nothing on the CPU, so check_args says what is wrong, where a
+// CUDAGuard would throw first with a message about itself.
 at::Tensor mydropout_cuda_op(const at::Tensor &input, double p, const at::Tensor &state,
                              int64_t first_index) {
-  const c10::cuda::CUDAGuard guard(input.device());
+  const c10::DeviceGuard guard(input.device());
   return dropout(input, p, state, first_index, run_cuda);
 }
 
 at::Tensor mydropout_channels_cuda(const at::Tensor &input, double p, const at::Tensor &state,
                                    int64_t first_index) {
-  const c10::cuda::CUDAGuard guard(input.device());
+  const c10::DeviceGuard guard(input.device());
   return dropout_channels(input, p, state, first_index, run_cuda, channel_pass_cuda);
 }
 
 void mydropout_cuda_inplace(const at::Tensor &input, double p, const at::Tensor &state,
                             int64_t first_index) {
-  const c10::cuda::CUDAGuard guard(input.device());
+  const c10::DeviceGuard guard(input.device());
   dropout_(input, p, state, first_index, run_cuda);
 }
 

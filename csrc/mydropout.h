@@ -37,7 +37,8 @@ mydropout_params mydropout_params_make(double p, uint64_t seed, uint64_t offset,
                                        uint64_t first_index);
 
 /* y[k] = dropout(x[k]) for k < n, element k having mask index first_index + k.
- * x == y is allowed (in place); any other overlap is not. */
+ * x == y is allowed (in place); any other overlap is not. Here and below, x and y are aligned
+ * to their element's size: C leaves any other access undefined. */
 void mydropout_cpu(mydropout_dtype dtype, const void *x, void *y, int64_t n,
                    const mydropout_params *params);
 

@@ -20,6 +20,15 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
+def off_alignment(x):
+    """x's values in a CPU tensor whose data pointer is one byte past its element's alignment,
+    which torch.frombuffer allows."""
+    buf = bytearray(x.numel() * x.element_size() + 1)
+    y = torch.frombuffer(buf, dtype=x.dtype, offset=1, count=x.numel()).view(x.shape)
+    assert y.data_ptr() % x.element_size() != 0
+    return y.copy_(x)
+
+
 @pytest.fixture(params=DEVICES)
 def device(request):
     return request.param

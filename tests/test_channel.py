@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_ext
-from conftest import DTYPES, requires_cuda
+from conftest import DTYPES, off_alignment, requires_cuda
 from reference import apply_mask, assert_same_bits, keep_mask
 
 
@@ -47,6 +47,15 @@ def test_forward_matches_reference(device, name, x, dtype):
                                          first_index=first_index)
         assert y.stride() == torch.empty_like(x).stride()
         assert_same_bits(y, channel_dropout(x.cpu(), 0.3, seed, offset, first_index))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_data_pointer_off_its_element_alignment(dtype):
+    pair_major = off_alignment(torch.randn(3, 5, 4, 6).to(dtype))
+    channels_last = off_alignment(torch.randn(3, 4, 6, 5).to(dtype)).permute(0, 3, 1, 2)
+    for x in (pair_major, channels_last):
+        assert_same_bits(torch_ext.mydropout_channels(x, 0.3, seed=2, offset=3),
+                         channel_dropout(x, 0.3, 2, 3))
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 1.0])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import torch_ext
-from conftest import DTYPES
+from conftest import DTYPES, off_alignment
 from reference import apply_mask, assert_same_bits, draws, dropout, keep_mask
 
 SEEDS = [0, 1, 0x243F6A8885A308D3, 2**63, 2**64 - 1]
@@ -114,3 +114,18 @@ def test_shards_concatenate_to_the_whole():
         for start, part in ((0, x[:3]), (3, x[3:4]), (4, x[4:]))
     ]
     assert_same_bits(torch.cat(shards), whole)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_data_pointer_off_its_element_alignment(dtype):
+    # The kernels are never handed such a pointer (csrc/mydropout.h): the op copies it first.
+    x = off_alignment(torch.randn(1031).to(dtype))
+    expected = dropout(x, 0.5, 6, 1)
+    assert_same_bits(torch_ext.mydropout(x, 0.5, seed=6, offset=1), expected)
+    y = off_alignment(x)
+    assert torch_ext.mydropout(y, 0.5, inplace=True, seed=6, offset=1) is y
+    assert_same_bits(y, expected)
+    xg = x.detach().requires_grad_()
+    grad = off_alignment(torch.randn(1031).to(dtype))
+    (gx,) = torch.autograd.grad(torch_ext.mydropout(xg, 0.5, seed=6, offset=1), xg, grad)
+    assert_same_bits(gx, apply_mask(grad, keep_mask(x, 0.5, 6, 1), 0.5))

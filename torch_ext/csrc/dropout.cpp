@@ -1,6 +1,7 @@
 #include "dropout.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <optional>
 #include <utility>
@@ -44,6 +45,14 @@ static void check_args(const at::Tensor &input, double p, const at::Tensor &stat
                     first_index);
 }
 
+// Whether the kernels may walk t's memory as it is: dense, and its data pointer aligned to its
+// element (torch.frombuffer can make one that is not; csrc/mydropout.h). Any other input is
+// first copied into a fresh tensor.
+static bool walkable(const at::Tensor &t) {
+  return t.is_non_overlapping_and_dense() &&
+         reinterpret_cast<uintptr_t>(t.const_data_ptr()) % t.element_size() == 0;
+}
+
 static mydropout_params params(double p, int64_t first_index) {
   return mydropout_params_make(p, 0, 0, static_cast<uint64_t>(first_index));
 }
@@ -55,7 +64,7 @@ at::Tensor dropout(const at::Tensor &input, double p, const at::Tensor &state,
   // both walk memory in the same element order.
   at::Tensor out = at::empty_like(input);
   if (out.numel() == 0) return out;
-  if (input.is_non_overlapping_and_dense()) {
+  if (walkable(input)) {
     run(input, out, params(p, first_index), state);
   } else {
     out.copy_(input);
@@ -90,7 +99,7 @@ void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_
               "mydropout: in-place dropout of a tensor whose elements may share memory (an "
               "expanded tensor, say) is not supported; clone it first");
   if (input.numel() == 0) return;
-  if (input.is_non_overlapping_and_dense()) {
+  if (walkable(input)) {
     run(input, input, params(p, first_index), state);
   } else {
     input.copy_(dropout(input, p, state, first_index, run));
@@ -125,7 +134,7 @@ at::Tensor dropout_channels(const at::Tensor &input, double p, const at::Tensor 
   const std::optional<bool> order = channel_order(out, spatial);
   const at::Tensor dst = order ? out : at::empty(out.sizes(), out.options());
   const bool channels_last = order.value_or(false);
-  if (input.is_non_overlapping_and_dense() && input.strides() == dst.strides()) {
+  if (walkable(input) && input.strides() == dst.strides()) {
     pass(input, dst, m, channels, spatial, channels_last);
   } else {
     dst.copy_(input);

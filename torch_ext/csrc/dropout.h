@@ -1,5 +1,6 @@
 // What the CPU and CUDA implementations share: argument checks, the output's layout, and the
-// split between a dense input (one pass) and any other (copy into the output's layout first).
+// split between a dense, element-aligned input (one pass) and any other (copy into the
+// output's layout first).
 #pragma once
 
 #include <ATen/ATen.h>

@@ -146,8 +146,10 @@ def progress(i, total, text):
           flush=True)
 
 
-def run(args):
-    """Every measurement, as records (the derived columns are added by report.derive)."""
+def run(args, save):
+    """Every measurement, as records (the derived columns are added by report.derive); save
+    gets the records so far after each dtype and size, so that a sweep cut off (a GPU
+    session's time limit) keeps what it measured."""
     total = (len(args.dtypes) * len(args.sizes) * len(args.p) * len(args.threads)
              * len(args.passes) * len(IMPLS))
     records, i = [], 0
@@ -176,6 +178,7 @@ def run(args):
             del buf
             if args.device == "cuda":
                 torch.cuda.empty_cache()
+            save(records)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     return records
@@ -186,14 +189,13 @@ def main(argv=None):
     meta = metadata(args)
     threads_before = torch.get_num_threads()
     try:
-        records = report.derive(run(args))
+        records = run(args, lambda done: report.write_json(args.out, meta, report.derive(done)))
     finally:
         torch.set_num_threads(threads_before)
     where = meta["device_name"] + (f" ({meta['cpu_model']})" if args.device == "cpu" else "")
     print(f"# {where}, torch {meta['torch']}, {args.min_run_time} s per measurement; "
           "GB/s and the bytes it counts: see benchmarks/report.py")
     print(report.table(records))
-    report.write_json(args.out, meta, records)
     print(f"\nwrote {os.path.relpath(args.out)}", end="")
     if args.plot:
         report.plot(args.plot, meta, records)

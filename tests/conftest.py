@@ -20,6 +20,29 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--cuda-only", action="store_true",
+                     help="run only the tests that need a CUDA device: a lent GPU machine's "
+                          "minutes go to what CI, which has no GPU, cannot run")
+
+
+def needs_cuda(item):
+    """A test that requires_cuda marks (itself, its module or its parameter) or that runs on
+    the device fixture's "cuda"."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("device") == "cuda":
+        return True
+    return any(mark == requires_cuda.mark for mark in item.iter_markers("skipif"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--cuda-only"):
+        return
+    kept = [item for item in items if needs_cuda(item)]
+    config.hook.pytest_deselected(items=[item for item in items if not needs_cuda(item)])
+    items[:] = kept
+
+
 def off_alignment(x):
     """x's values in a CPU tensor whose data pointer is one byte past its element's alignment,
     which torch.frombuffer allows."""

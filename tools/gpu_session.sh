@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# A lent GPU machine's work, in as few calls as its time allows: builds for the GPU it finds,
-# then runs the stages named, in order (default: all four):
+# A lent GPU machine's work in one call: builds for the GPU it finds, then runs the stages
+# named, in order (default: all four, most needed first):
+#   tests     the tests that need a CUDA device (pytest --cuda-only; CI runs the rest)
+#   bench     benchmarks/bench.py --device cuda at p = 0.5: the JSON and PNG of
+#             benchmarks/results/ (saved after each dtype and size, so a cut-off sweep keeps
+#             what it measured), and benchmarks/channels.py (MyDropout2d against nn.Dropout2d)
 #   speed     benchmarks/cuda_kernel_speed.cu: the unit kernel over threads per block and
 #             units in flight, against cudaMemcpyAsync (pick kThreads and kUnroll from it)
-#   tests     the README's test suite, CUDA tests included
-#   memcheck  compute-sanitizer --tool memcheck over tests/test_cuda.py (the slow test left out)
-#   bench     benchmarks/bench.py --device cuda: the JSON and PNG of benchmarks/results/, and
-#             benchmarks/channels.py (MyDropout2d against nn.Dropout2d)
-# e.g. `bash tools/gpu_session.sh speed tests`. Logs and results go to $OUT (what the device
+#   memcheck  compute-sanitizer --tool memcheck over the CUDA cases of tests/test_cuda.py,
+#             tests/test_contract.py and tests/test_channel.py (the slow test left out)
+# e.g. `bash tools/gpu_session.sh tests bench`. Logs and results go to $OUT (what the device
 # tool brings back; at most 8 files), else to gpu-out/. A failing stage does not stop the next.
-# A device call runs 10 minutes at most, so a session takes two calls, back to back while the
-# machine is warm (the build is kept):  speed tests,  then  memcheck bench.  Each stage is cut
-# off after STAGE_LIMIT seconds (default 240), so that one slow stage leaves the next, and the
-# call, time to finish and bring the logs back.
+# A task lent a GPU has 15 minutes of device time in all, the machine's start included, and a
+# call runs 10 minutes at most: so the whole session is one call (timeout_s 560). Each stage
+# is cut off after its own limit, in seconds: LIMIT_TESTS=140, LIMIT_BENCH=140 (and
+# LIMIT_CHANNELS=30), LIMIT_SPEED=60, LIMIT_MEMCHECK=110; so the call ends with its logs and
+# leaves a few minutes for one short rerun on the warm machine, which keeps the build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}
@@ -24,9 +27,7 @@ if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
 fi
 arch=sm_${TORCH_CUDA_ARCH_LIST//./}
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(speed tests memcheck bench)
-
-limit=${STAGE_LIMIT:-240}
+[ ${#stages[@]} -gt 0 ] || stages=(tests bench speed memcheck)
 { nvidia-smi; nvcc --version; python3 -c "import torch; print('torch', torch.__version__)"; } \
   >"$out/setup.log" 2>&1
 bash tools/setup.sh >>"$out/setup.log" 2>&1 || { tail -n 40 "$out/setup.log"; exit 1; }
@@ -37,22 +38,25 @@ for stage in "${stages[@]}"; do
   echo "== $stage"
   case $stage in
     speed)
-      timeout "$limit" make -s -C tests/cuda speed OUT="$(mktemp -d)" ARCH="$arch" 2>&1 |
+      timeout "${LIMIT_SPEED:-60}" make -s -C tests/cuda speed OUT="$(mktemp -d)" ARCH="$arch" 2>&1 |
         tee "$out/kernel_speed.txt" ;;
     tests)
-      timeout "$limit" .venv/bin/python -m pytest tests -q -p no:cacheprovider 2>&1 |
+      timeout "${LIMIT_TESTS:-140}" .venv/bin/python -m pytest tests -q -p no:cacheprovider \
+        --cuda-only 2>&1 |
         tee "$out/tests.log" | tail -n 15 ;;
     memcheck)
-      timeout "$limit" compute-sanitizer --tool memcheck --error-exitcode 1 \
-        .venv/bin/python -m pytest tests/test_cuda.py -q -m "not slow" -p no:cacheprovider 2>&1 |
+      timeout "${LIMIT_MEMCHECK:-110}" compute-sanitizer --tool memcheck --error-exitcode 1 \
+        .venv/bin/python -m pytest tests/test_cuda.py tests/test_contract.py \
+        tests/test_channel.py --cuda-only -m "not slow" -q -p no:cacheprovider 2>&1 |
         tee "$out/memcheck.log" | tail -n 15 ;;
     bench)
       stamp=$(mktemp)
-      timeout "$limit" .venv/bin/python benchmarks/bench.py --device cuda 2>&1 |
-        tee "$out/bench.log" &&
-        find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \; &&
-        timeout 120 .venv/bin/python benchmarks/channels.py --device cuda 2>&1 |
-          tee "$out/channels.txt" ;;
+      timeout "${LIMIT_BENCH:-140}" .venv/bin/python benchmarks/bench.py --device cuda --p 0.5 \
+        --min-run-time 0.1 2>&1 | tee "$out/bench.log"
+      swept=$?
+      find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \;
+      timeout "${LIMIT_CHANNELS:-30}" .venv/bin/python benchmarks/channels.py --device cuda 2>&1 |
+        tee "$out/channels.txt" && [ "$swept" -eq 0 ] ;;
     *) echo "unknown stage $stage"; false ;;
   esac || status=1
 done

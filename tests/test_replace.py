@@ -36,6 +36,17 @@ def test_a_dropout_module_itself_is_replaced():
     assert type(torch_ext.replace_dropout(nn.Dropout(0.3))) is MyDropout
 
 
+def test_a_module_held_twice_stays_one_module():
+    shared = nn.Dropout(0.3)
+    model = nn.Sequential(nn.Linear(4, 4), shared, nn.Linear(4, 4), shared,
+                          nn.Sequential(shared))
+    model.alias = shared
+    torch_ext.replace_dropout(model)
+    held = [model[1], model[3], model[4][0], model.alias]
+    assert type(held[0]) is MyDropout and held[0].p == 0.3
+    assert all(m is held[0] for m in held)
+
+
 def test_state_dict_unchanged():
     model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
     before = model.state_dict()

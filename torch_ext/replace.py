@@ -36,9 +36,16 @@ def replace_dropout(model):
     root = _replacement(model)
     if root is not None:
         return root
+    # One replacement per module, so that a module the model holds twice (under two names,
+    # or in two parents) stays one module; named_children would name it once only.
+    done = {}
     for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            new = _replacement(child)
+        for name, child in list(parent._modules.items()):
+            if child is None:
+                continue
+            if id(child) not in done:
+                done[id(child)] = (child, _replacement(child))
+            new = done[id(child)][1]
             if new is not None:
                 setattr(parent, name, new)
     return model

@@ -1,6 +1,7 @@
 """What a user of F.dropout expects: statistics, train/eval, p = 0 and 1, the random state."""
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -42,6 +43,19 @@ def test_eval_and_p0_return_the_input(device, dtype):
     assert torch_ext.mydropout(x, 0.5, training=False) is x
     assert torch_ext.mydropout(x, 0.0) is x
     assert torch_ext.mydropout(x, 0.0, inplace=True) is x
+
+
+def test_eval_returns_even_the_inputs_that_training_refuses():
+    # Sparse and nested tensors are refused in training (tests/test_errors.py); nn.Dropout
+    # returns them unchanged in eval mode, and so do we.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nested tensors are a prototype, sparse CSR a beta
+        inputs = (torch.eye(3).to_sparse(), torch.eye(3).to_sparse_csr(),
+                  torch.nested.nested_tensor([torch.randn(2), torch.randn(3)]))
+    for x in inputs:
+        assert torch_ext.mydropout(x, 0.5, training=False) is x
+        assert torch_ext.MyDropout(0.5).eval()(x) is x
+        assert torch_ext.mydropout_channels(x, 0.5, training=False) is x
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

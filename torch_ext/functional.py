@@ -49,11 +49,11 @@ def prepare(input, p, training, seed, offset, generator, first_index):
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
     p = check_p(p)
+    if not training or p == 0:
+        return None
     if input.is_nested or input.layout != torch.strided:
         kind = "nested" if input.is_nested else input.layout
         raise NotImplementedError(f"mydropout: {kind} tensors are not supported")
-    if not training or p == 0:
-        return None
     # The op bounds first_index by 2**63 - numel; this keeps ints past int64 from the op's
     # argument parser, whose message would be unclear.
     first_index = _check_int("first_index", first_index, 2**63, "2**63")

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import torch_ext
-from torch_ext import MyDropout
+from torch_ext import MyDropout, MyDropout2d
 
 
 def make_model(dropout):
@@ -40,6 +40,17 @@ def test_repr_and_constructor():
     assert repr(MyDropout(0.2, True)) == "MyDropout(p=0.2, inplace=True)"
     assert repr(MyDropout(p=0.1, inplace=False)) == "MyDropout(p=0.1, inplace=False)"
     assert isinstance(MyDropout(), nn.Dropout)
+    # p as given, as nn.Dropout keeps it: an int, or a 0-dim tensor
+    for p in (1, 0, torch.tensor(0.25)):
+        assert repr(MyDropout(p))[2:] == repr(nn.Dropout(p))
+        assert repr(MyDropout2d(p))[2:] == repr(nn.Dropout2d(p))
+    x = torch.randn(64)
+    torch.manual_seed(5)
+    by_tensor = MyDropout(torch.tensor(0.25))(x)
+    torch.manual_seed(5)
+    assert torch.equal(by_tensor, torch_ext.mydropout(x, 0.25))
+    assert torch.equal(torch_ext.mydropout(x, torch.tensor(0.25), seed=3),
+                       torch_ext.mydropout(x, 0.25, seed=3))
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])

@@ -103,7 +103,8 @@ class _ChannelDropout:
     """What the three modules share; each names its functional."""
 
     def __init__(self, p=0.5, inplace=False):
-        super().__init__(check_p(p), inplace)
+        check_p(p)
+        super().__init__(p, inplace)
 
     def forward(self, input):
         return self.functional(input, self.p, self.training, self.inplace)

@@ -8,7 +8,10 @@ _U64 = 2**64
 
 
 def check_p(p):
-    """p as a float in [0, 1], else the error nn.Dropout gives (NaN is refused too)."""
+    """p as a float in [0, 1], else the error nn.Dropout gives (NaN is refused too). A 0-dim
+    tensor is taken for its value, as F.dropout and nn.Dropout take it."""
+    if isinstance(p, torch.Tensor) and p.dim() == 0 and p.dtype != torch.bool:
+        p = p.item()
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"dropout probability must be a real number, but got {type(p).__name__}")
     if not 0 <= p <= 1:  # false for NaN too; and no float() first, which overflows on 10**400

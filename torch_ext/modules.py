@@ -13,7 +13,8 @@ class MyDropout(nn.Dropout):
     """
 
     def __init__(self, p=0.5, inplace=False):
-        super().__init__(check_p(p), inplace)
+        check_p(p)
+        super().__init__(p, inplace)  # p as given, as nn.Dropout keeps it (its repr shows it)
 
     def forward(self, input):
         return mydropout(input, self.p, self.training, self.inplace)

@@ -1,5 +1,5 @@
-"""Fake kernels for the ops that torch_ext/csrc/schema.cpp defines (autograd is in
-torch_ext/csrc/autograd.cpp)."""
+"""Fake kernels and vmap's rule for the ops that torch_ext/csrc/schema.cpp defines (autograd
+is in torch_ext/csrc/autograd.cpp)."""
 
 import torch
 
@@ -38,3 +38,33 @@ def _mydropout_inplace_fake(input, p, state, first_index=0):
 def _mydropout_channels_fake(input, p, state, first_index=0):
     _check(input, state)
     return torch.empty_like(input)
+
+
+@torch.library.register_vmap("torch_ext::philox_state")
+def _philox_state_vmap(info, in_dims, input, generator=None):
+    # The state is the random draw: one for the whole batch under randomness="same" (each
+    # sample then gets the mask a call on it alone would), one per sample under "different",
+    # and torch's own error under the default "error", as F.dropout gives.
+    if info.randomness == "error":
+        raise RuntimeError(
+            "vmap: called random operation while in randomness error mode. Please either use "
+            "the 'same' or 'different' randomness flags on vmap or perform the randomness "
+            "operation out of vmap")
+    if info.randomness == "same":
+        return torch.ops.torch_ext.philox_state(input, generator), None
+    states = [torch.ops.torch_ext.philox_state(input, generator)
+              for _ in range(info.batch_size)]
+    return torch.stack(states), 0
+
+
+@torch.library.register_vmap("torch_ext::mydropout_")
+def _mydropout_inplace_vmap(info, in_dims, input, p, state, first_index=0):
+    # vmap's fallback refuses in-place ops: so each sample in turn, with its own state where the
+    # states are batched, as the fallback runs the out-of-place op.
+    input_dim, state_dim = in_dims[0], in_dims[2]
+    torch._check(input_dim is not None, lambda: "mydropout: vmap of in-place dropout of a tensor "
+                 "that is not batched, with a batched state, would write it once per sample")
+    for b in range(info.batch_size):
+        sample_state = state if state_dim is None else state.select(state_dim, b)
+        torch.ops.torch_ext.mydropout_(input.select(input_dim, b), p, sample_state, first_index)
+    return None, None

@@ -1,0 +1,94 @@
+"""torch.func: vmap draws as torch's random ops do under its randomness flag; grad, jvp and
+forward-mode AD are refused with torch's error (README, "Using it in real models")."""
+
+import warnings
+
+import pytest
+import torch
+from torch.autograd import forward_ad
+from torch.func import grad, jvp, vmap
+
+import torch_ext
+from reference import assert_same_bits
+
+
+@pytest.fixture(autouse=True)
+def quiet():
+    # vmap runs mydropout through its per-sample fallback, and warns about the speed.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def per_sample(x, states):
+    """What vmap should give: each row dropped alone with its state."""
+    return torch.stack([torch.ops.torch_ext.mydropout(row, 0.5, s, 0)
+                        for row, s in zip(x, states)])
+
+
+def test_vmap_refuses_randomness_by_default(device):
+    x = torch.randn(3, 8, device=device)
+    with pytest.raises(RuntimeError, match="randomness error mode"):
+        vmap(lambda a: torch_ext.mydropout(a, 0.5))(x)
+    with pytest.raises(RuntimeError, match="randomness error mode"):
+        vmap(lambda a: torch_ext.mydropout_channels(a, 0.5))(x.view(3, 2, 4))
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_vmap_same_gives_every_sample_one_draw(device, inplace):
+    x = torch.randn(4, 64, device=device)
+    torch.manual_seed(1)
+    y = x.clone()
+    out = vmap(lambda a: torch_ext.mydropout(a, 0.5, inplace=inplace), randomness="same")(y)
+    torch.manual_seed(1)
+    state = torch.ops.torch_ext.philox_state(x)
+    assert_same_bits(out, per_sample(x, [state] * 4))
+    assert_same_bits(y, out if inplace else x)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_vmap_different_gives_each_sample_its_own_draw(device, inplace):
+    x = torch.randn(64, 4, device=device)  # batched along dim 1
+    torch.manual_seed(2)
+    y = x.clone()
+    out = vmap(lambda a: torch_ext.mydropout(a, 0.5, inplace=inplace), in_dims=1,
+               randomness="different")(y)
+    torch.manual_seed(2)
+    states = [torch.ops.torch_ext.philox_state(x) for _ in range(4)]
+    assert_same_bits(out, per_sample(x.t(), states))
+    assert len({tuple((row == 0).tolist()) for row in out}) == 4
+    if inplace:
+        assert_same_bits(y.t(), out)
+
+
+def test_vmap_of_a_seeded_call_is_that_call_per_sample(device):
+    # A seeded call draws nothing: every sample gets the call's mask, whatever the flag.
+    x = torch.randn(3, 40, device=device)
+    out = vmap(lambda a: torch_ext.mydropout(a, 0.5, seed=9, first_index=3))(x)
+    assert_same_bits(out, torch.stack([torch_ext.mydropout(r, 0.5, seed=9, first_index=3)
+                                       for r in x]))
+
+
+def test_vmap_in_place_on_an_unbatched_tensor_is_refused():
+    x = torch.randn(8)
+    states = torch.stack([torch.ops.torch_ext.philox_state(x)] * 2)
+    with pytest.raises(RuntimeError, match="not batched"):
+        vmap(lambda s: torch.ops.torch_ext.mydropout_(x, 0.5, s, 0))(states)
+
+
+def test_vmap_under_autograd(device):
+    x = torch.randn(3, 16, device=device, requires_grad=True)
+    torch.manual_seed(3)
+    y = vmap(lambda a: torch_ext.mydropout(a, 0.5), randomness="different")(x)
+    y.backward(torch.ones_like(y))
+    assert_same_bits(x.grad, (y != 0).to(x.dtype) * 2)
+
+
+def test_grad_jvp_and_forward_mode_are_refused_clearly():
+    x = torch.randn(8)
+    with pytest.raises(RuntimeError, match="functorch transforms"):
+        grad(lambda a: torch_ext.mydropout(a, 0.5, seed=1).sum())(x)
+    with pytest.raises(RuntimeError, match="functorch transforms"):
+        jvp(lambda a: torch_ext.mydropout(a, 0.5, seed=1), (x,), (torch.ones(8),))
+    with forward_ad.dual_level(), pytest.raises(RuntimeError, match="jvp is not implemented"):
+        torch_ext.mydropout(forward_ad.make_dual(x, torch.ones(8)), 0.5, seed=1)

@@ -89,3 +89,20 @@ def test_meta_tensors_give_shapes():
     x = torch.empty(3, 5, device="meta")
     y = OP(x, 0.5, torch.empty(2, dtype=torch.int64, device="meta"), 0)
     assert y.shape == x.shape and y.device.type == "meta"
+
+
+@pytest.mark.parametrize("op, shape, first_index", [
+    (torch.ops.torch_ext.mydropout_channels, (10,), 0),
+    (OP, (10,), 2**63 - 10),
+    (OP_, (10,), -1),
+    (torch.ops.torch_ext.mydropout_channels, (4, 3, 5), 2**63 - 12),
+], ids=["channels of 1-d", "first_index past the end", "first_index negative",
+        "channels first_index past the end"])
+def test_fake_kernels_refuse_what_the_real_ones_do(op, shape, first_index):
+    # The fake kernels are what torch.compile and meta tensors run.
+    def error(device):
+        with pytest.raises(Exception) as info:
+            op(torch.zeros(shape, device=device), 0.5, STATE.to(device), first_index)
+        return type(info.value), str(info.value).splitlines()[0]
+
+    assert error("meta") == error("cpu")

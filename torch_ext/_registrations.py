@@ -6,14 +6,22 @@ import torch
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def _check(input, state):
-    # What the real kernels check first (torch_ext/csrc/dropout.cpp): a meta input skips them,
-    # and so does a CPU input with a meta state, which dispatches here too.
+def _check(input, state, first_index, draws):
+    # What the real kernels check (torch_ext/csrc/dropout.cpp): a meta input skips them, and so
+    # does a CPU input with a meta state, which dispatches here too. draws: the mask indices the
+    # op takes from first_index on.
     torch._check_type(input.dtype in _DTYPES, lambda: "mydropout: expected a float16, bfloat16, "
                       f"float32 or float64 tensor, but got {input.dtype}")
     torch._check(state.device.type == "cpu" or state.device == input.device,
                  lambda: "mydropout: state must be on the CPU or on the input's device "
                  f"({input.device}), but is on {state.device}")
+    torch._check_value(first_index >= 0, lambda: _first_index_message(first_index))
+    torch._check_value(first_index <= 2**63 - 1 - draws,
+                       lambda: _first_index_message(first_index))
+
+
+def _first_index_message(first_index):
+    return f"mydropout: first_index must be in [0, 2**63 - numel), but got {first_index}"
 
 
 @torch.library.register_fake("torch_ext::philox_state")
@@ -23,20 +31,22 @@ def _philox_state_fake(input, generator=None):
 
 @torch.library.register_fake("torch_ext::mydropout")
 def _mydropout_fake(input, p, state, first_index=0):
-    _check(input, state)
+    _check(input, state, first_index, input.numel())
     # The contract's layout, as the real kernels allocate it.
     return torch.empty_like(input)
 
 
 @torch.library.register_fake("torch_ext::mydropout_")
 def _mydropout_inplace_fake(input, p, state, first_index=0):
-    _check(input, state)
+    _check(input, state, first_index, input.numel())
     return None
 
 
 @torch.library.register_fake("torch_ext::mydropout_channels")
 def _mydropout_channels_fake(input, p, state, first_index=0):
-    _check(input, state)
+    torch._check(input.dim() >= 2,
+                 lambda: "Feature dropout requires at least 2 dimensions in the input")
+    _check(input, state, first_index, input.shape[0] * input.shape[1])
     return torch.empty_like(input)
 
 

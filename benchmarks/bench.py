@@ -1,6 +1,6 @@
 """Benchmark torch_ext.mydropout against nn.Dropout (F.dropout) and a copy ceiling.
 
-    python benchmarks/bench.py --quick                # a small CPU/GPU subset, well under a minute
+    python benchmarks/bench.py --quick                # a small CPU/GPU subset, about a minute
     python benchmarks/bench.py                        # the full sweep on the default device
     python benchmarks/bench.py --device cuda --dtypes float32 --p 0.5
 
@@ -134,7 +134,9 @@ def metadata(args):
         "python": platform.python_version(), "git": git_commit(),
         "mydropout_cpu_path": torch.ops.torch_ext.cpu_path(),
         "loadavg_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "min_run_time_s": args.min_run_time, "timer": "torch.utils.benchmark adaptive_autorange, median",
+        "min_run_time_s": args.min_run_time,
+        "timer": ("CUDA events around each call, median" if args.device == "cuda"
+                  else "torch.utils.benchmark adaptive_autorange, median"),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "argv": sys.argv[1:],
     }

@@ -1,6 +1,6 @@
 """Channel dropout: torch_ext.MyDropout2d against nn.Dropout2d, forward and forward+backward, on
-NCHW and channels_last inputs. Each case alternates the two for ROUNDS rounds of
-torch.utils.benchmark medians and reports the median round, so that drift on a shared
+NCHW and channels_last inputs. Each case alternates the two for ROUNDS rounds of medians
+(benchmarks/measure.py's time_median) and reports the median round, so that drift on a shared
 machine hits both alike.
 
     python benchmarks/channels.py                 # on the GPU if there is one, else the CPU

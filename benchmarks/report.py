@@ -7,8 +7,9 @@ where m is the mask (or noise) bytes per element that the impl writes in the for
 the measured bytes it saves for the backward divided by n: 0 for copy, 16 / n for mydropout
 (its two int64 Philox words), the input's element size for nn.Dropout on the CPU (its noise
 tensor) and 1 on CUDA (a bool mask; the in-place form keeps a noise tensor there too).
-nn.Dropout's CPU path passes over its noise tensor three times (bernoulli_, div_, mul), of
-which only the one write is counted: its true traffic is higher than its GB/s says.
+nn.Dropout's CPU path, and its CUDA in-place form, pass over a noise tensor three times
+(bernoulli_, div_, mul), of which only the one write is counted: their true traffic is higher
+than their GB/s says.
 """
 
 import json

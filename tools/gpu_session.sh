@@ -55,7 +55,8 @@ for stage in "${stages[@]}"; do
         --min-run-time 0.1 2>&1 | tee "$out/bench.log"
       swept=$?
       find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \;
-      timeout "${LIMIT_CHANNELS:-30}" .venv/bin/python benchmarks/channels.py --device cuda 2>&1 |
+      timeout "${LIMIT_CHANNELS:-30}" .venv/bin/python benchmarks/channels.py --device cuda \
+        --min-run-time 0.05 2>&1 |
         tee "$out/channels.txt" && [ "$swept" -eq 0 ] ;;
     *) echo "unknown stage $stage"; false ;;
   esac || status=1

@@ -1,0 +1,68 @@
+"""benchmarks/: what a lent GPU session runs once, checked here first. The CUDA timing runs with
+CPU stand-ins for CUDA events; a small CPU sweep writes its JSON."""
+
+import json
+import pathlib
+import sys
+import time
+
+import pytest
+import torch
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench  # noqa: E402
+import measure  # noqa: E402
+
+
+class HostEvent:
+    """torch.cuda.Event's timing calls, on the host clock."""
+
+    def __init__(self, enable_timing=False):
+        self.t = None
+
+    def record(self):
+        self.t = time.perf_counter()
+
+    def synchronize(self):
+        pass
+
+    def elapsed_time(self, end):
+        return (end.t - self.t) * 1e3  # milliseconds, as CUDA events give
+
+
+def test_cuda_timing_gives_the_median_call(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "Event", HostEvent)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    median, calls, iqr = measure.time_median(lambda: time.sleep(0.002), "cuda", 0, 0.05)
+    assert 0.002 <= median < 0.02
+    assert calls >= 10 and 0 <= iqr < median
+
+
+def test_sweep_writes_every_record(tmp_path):
+    out = tmp_path / "cpu.json"
+    bench.main(["--device", "cpu", "--sizes", "2**10,2**12", "--dtypes", "float32", "--p", "0.5",
+                "--threads", "1", "--min-run-time", "0.01", "--out", str(out), "--no-plot"])
+    records = json.loads(out.read_text())["records"]
+    assert len(records) == 2 * len(measure.PASSES) * len(measure.IMPLS)
+    ours = [r for r in records if r["impl"] == "mydropout"]
+    assert all(r["speedup_vs_nn_dropout"] > 0 and r["frac_of_copy"] > 0 for r in ours)
+    assert {r["saved_bytes"] for r in ours if r["pass"] != "inplace"} == {16}
+
+
+def test_a_sweep_cut_off_keeps_what_it_measured(tmp_path, monkeypatch):
+    out = tmp_path / "cpu.json"
+    made = []
+
+    def buffers_cut_off_at_the_third_size(*args):
+        made.append(args)
+        if len(made) == 3:
+            raise KeyboardInterrupt  # as a time limit would stop it
+        return measure.Buffers(*args)
+
+    monkeypatch.setattr(bench, "Buffers", buffers_cut_off_at_the_third_size)
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--device", "cpu", "--sizes", "2**10,2**11,2**12", "--dtypes", "float32",
+                    "--p", "0.5", "--threads", "1", "--passes", "fwd", "--min-run-time", "0.01",
+                    "--out", str(out), "--no-plot"])
+    records = json.loads(out.read_text())["records"]
+    assert sorted({r["numel"] for r in records}) == [2**10, 2**11]

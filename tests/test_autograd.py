@@ -120,7 +120,7 @@ def test_compile_fullgraph_module(device):
     y.sum().backward()
     assert net.fc1.weight.grad is not None
     net.eval()
-    assert torch.allclose(compiled(x), net(x))
+    torch.testing.assert_close(compiled(x), net(x))  # Inductor may round a matmul differently
 
 
 def test_compile_fullgraph_seeded_equals_eager(device):

@@ -1,4 +1,7 @@
-"""torch.compile(fullgraph=True) and torch.export of models that use every dropout module."""
+"""torch.compile(fullgraph=True), torch.export and torch.jit.trace of models that use every dropout
+module."""
+
+import warnings
 
 import pytest
 import torch
@@ -71,4 +74,16 @@ def test_export_runs_and_equals_eager(training):
     assert (torch.ops.torch_ext.philox_state.default in ops) == training
     exported = program.module()
     for a, b in zip(run(exported, x, 3), run(net, x, 3)):
+        assert torch.equal(a, b)
+
+
+def test_jit_trace_draws_as_eager():
+    # The trace records philox_state, so each run draws anew (check_trace would call that
+    # nondeterminism an error); torch.jit.script is not supported (README).
+    torch.manual_seed(0)
+    net, x = Net().train(), torch.randn(6, 3, 4, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated
+        traced = torch.jit.trace(net, x, check_trace=False)
+    for a, b in zip(run(traced, x, 3), run(net, x, 3)):
         assert torch.equal(a, b)

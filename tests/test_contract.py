@@ -12,26 +12,40 @@ SEEDS = [0, 1, 0x243F6A8885A308D3, 2**63, 2**64 - 1]
 OFFSETS = [0, 7, 2**32 - 1, 2**64 - 1]
 
 
-def layouts(n=5):
-    """Inputs of every layout the contract names, as (name, tensor) pairs."""
-    base = torch.randn(2, 3, n, 7)
-    return [
-        ("contiguous", base),
-        ("odd-1d", torch.randn(4 * n + 3)),
-        ("scalar", torch.randn(())),
-        ("empty", torch.randn(0, 3)),
-        ("transposed", base.transpose(1, 3)),
-        ("channels_last", base.contiguous(memory_format=torch.channels_last)),
-        ("sliced", base[:, 1:, ::2]),
-        ("expanded", torch.randn(3, 1, 7).expand(3, 4, 7)),
-        ("storage-offset", torch.randn(100)[3:50]),
-    ]
+LAYOUTS = ["contiguous", "odd-1d", "scalar", "empty", "transposed", "channels_last", "sliced",
+           "expanded", "storage-offset"]
 
 
-@pytest.mark.parametrize("name, x", layouts())
+def layout(name, device="cpu", dtype=torch.float32, seed=0, n=5):
+    """An input of a layout the contract names, made on the device in the dtype (x.to() would
+    copy a sliced, expanded or offset tensor into a contiguous one). The same seed gives the
+    same values."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape):
+        return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=device,
+                                                                         dtype=dtype)
+
+    def base():
+        return randn(2, 3, n, 7)
+
+    return {
+        "contiguous": base,
+        "odd-1d": lambda: randn(4 * n + 3),
+        "scalar": lambda: randn(),
+        "empty": lambda: randn(0, 3),
+        "transposed": lambda: base().transpose(1, 3),
+        "channels_last": lambda: base().contiguous(memory_format=torch.channels_last),
+        "sliced": lambda: base()[:, 1:, ::2],
+        "expanded": lambda: randn(3, 1, 7).expand(3, 4, 7),
+        "storage-offset": lambda: randn(100)[3:50],
+    }[name]()
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_forward_matches_reference(device, name, x, dtype):
-    x = x.to(device=device, dtype=dtype)
+def test_forward_matches_reference(device, name, dtype):
+    x = layout(name, device, dtype)
     for seed, offset in zip(SEEDS, OFFSETS + [3]):
         y = torch_ext.mydropout(x, 0.3, seed=seed, offset=offset)
         assert y.stride() == torch.empty_like(x).stride()
@@ -74,22 +88,24 @@ def test_special_values_dropped_to_exact_zero_and_kept_scaled():
     assert_same_bits(y, dropout(x, 0.5, 11, 0))
 
 
-@pytest.mark.parametrize("name, x", layouts())
-def test_inplace_equals_out_of_place(device, name, x):
+@pytest.mark.parametrize("name", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inplace_equals_out_of_place(device, name, dtype):
     if name == "expanded":
         pytest.skip("in place on an expanded tensor is an error (tests/test_errors.py)")
-    x = x.to(device)
+    x = layout(name, device, dtype)
     expected = torch_ext.mydropout(x, 0.4, seed=21, offset=2)
-    y = x.clone()
+    y = layout(name, device, dtype)  # x again, in the same layout, in memory of its own
+    assert y.stride() == x.stride() and y.storage_offset() == x.storage_offset()
     out = torch_ext.mydropout(y, 0.4, inplace=True, seed=21, offset=2)
     assert out is y
     assert_same_bits(y, expected)
 
 
-@pytest.mark.parametrize("name, x", layouts())
+@pytest.mark.parametrize("name", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_backward_applies_the_forward_mask(device, name, x, dtype):
-    x = x.to(device=device, dtype=dtype).detach().requires_grad_()
+def test_backward_applies_the_forward_mask(device, name, dtype):
+    x = layout(name, device, dtype).detach().requires_grad_()
     y = torch_ext.mydropout(x, 0.3, seed=8, offset=9)
     grad = torch.randn(x.shape).to(device=device, dtype=dtype)
     (gx,) = torch.autograd.grad(y, x, grad)

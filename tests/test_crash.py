@@ -24,6 +24,7 @@ import pytest
 import torch
 
 import torch_ext
+from conftest import requires_cuda
 from reference import assert_same_bits, dropout
 
 F = torch_ext.mydropout
@@ -337,13 +338,14 @@ CASES = [
     err("ps: None", lambda: PS(None), NotImplementedError, "no tensor arguments"),
 ]
 
-if torch.cuda.is_available():
-    CASES += [
-        err("F: CUDA generator for a CPU tensor",
-            lambda: F(X, generator=torch.Generator(device="cuda")), RuntimeError, "cpu"),
-        err("op: state on another device", lambda: OP(X, 0.5, state().cuda(), 0), RuntimeError,
-            "state must be on the CPU"),
-    ]
+# On a GPU only: marked requires_cuda below, so that pytest --cuda-only keeps them.
+CUDA_CASES = [
+    err("F: CUDA generator for a CPU tensor",
+        lambda: F(X, generator=torch.Generator(device="cuda")), RuntimeError, "cpu"),
+    err("op: state on another device", lambda: OP(X, 0.5, state().cuda(), 0), RuntimeError,
+        "state must be on the CPU"),
+] if torch.cuda.is_available() else []
+CASES += CUDA_CASES
 
 # For the test of the runner itself, not part of the table.
 HARNESS_CASES = [
@@ -418,7 +420,9 @@ def test_case_names_are_unique():
     assert len({case.name for case in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+@pytest.mark.parametrize("case", [
+    pytest.param(case, id=case.name, marks=[requires_cuda] if case in CUDA_CASES else [])
+    for case in CASES])
 def test_bad_input(case, outcomes):
     out = outcomes[case.name]
     assert "crash" not in out, f"the process died: {out['crash']}"

@@ -13,7 +13,8 @@ pytestmark = requires_cuda
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n", [1, 3, 4, 1023, 1 << 20, (1 << 20) + 7])
+# (1 << 23) + 5: more units than one pass of resident threads, so the grid-stride loop turns
+@pytest.mark.parametrize("n", [1, 3, 4, 1023, 1 << 20, (1 << 20) + 7, (1 << 23) + 5])
 @pytest.mark.parametrize("first_index", [0, 1, 2**32 - 2])
 def test_cuda_equals_cpu_forward_and_backward(dtype, n, first_index):
     x = torch.randn(n, dtype=torch.float64).to(dtype)
@@ -69,7 +70,8 @@ def test_cuda_mask_is_curands_own(tmp_path):
 
 def test_cuda_state_is_the_generators_seed_and_offset_with_bit_63():
     # Bit 63 keeps our counters apart from torch's own random kernels' (cuda/mydropout.cu).
-    gen = torch.cuda.default_generators[torch.cuda.current_device()]
+    index = torch.cuda.current_device()  # initializes CUDA, which fills default_generators
+    gen = torch.cuda.default_generators[index]
     seed, offset = gen.initial_seed(), gen.get_offset()
     state = torch.ops.torch_ext.philox_state(torch.empty(1, device="cuda"), None).cpu()
     as_uint = [int(v) % 2**64 for v in state]

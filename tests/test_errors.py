@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import torch_ext
+from conftest import requires_cuda
 
 F = torch_ext.mydropout
 OP = torch.ops.torch_ext.mydropout
@@ -57,16 +58,18 @@ CASES = [
      RuntimeError, "share memory"),
 ]
 
-if torch.cuda.is_available():
-    CASES += [
-        ("cuda generator for cpu input",
-         lambda: F(X, generator=torch.Generator(device="cuda")), RuntimeError, "cpu"),
-        ("state on another device",
-         lambda: OP(X, 0.5, STATE.cuda(), 0), RuntimeError, "state must be on the CPU"),
-    ]
+# On a GPU only: marked requires_cuda, so that pytest --cuda-only keeps them.
+CUDA_CASES = [
+    ("cuda generator for cpu input",
+     lambda: F(X, generator=torch.Generator(device="cuda")), RuntimeError, "cpu"),
+    ("state on another device",
+     lambda: OP(X, 0.5, STATE.cuda(), 0), RuntimeError, "state must be on the CPU"),
+] if torch.cuda.is_available() else []
 
 
-@pytest.mark.parametrize("name, call, exception, message", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("name, call, exception, message",
+                         [pytest.param(*c, id=c[0]) for c in CASES]
+                         + [pytest.param(*c, id=c[0], marks=requires_cuda) for c in CUDA_CASES])
 def test_bad_input(name, call, exception, message):
     with pytest.raises(exception, match=message):
         call()

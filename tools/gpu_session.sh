@@ -13,7 +13,7 @@
 # tool brings back; at most 8 files), else to gpu-out/. A failing stage does not stop the next.
 # A task lent a GPU has 15 minutes of device time in all, the machine's start included, and a
 # call runs 10 minutes at most: so the whole session is one call (timeout_s 560). Each stage
-# is cut off after its own limit, in seconds: LIMIT_TESTS=140, LIMIT_BENCH=140 (and
+# is cut off after its own limit, in seconds: LIMIT_TESTS=180, LIMIT_BENCH=90 (and
 # LIMIT_CHANNELS=30), LIMIT_SPEED=60, LIMIT_MEMCHECK=110; so the call ends with its logs and
 # leaves a few minutes for one short rerun on the warm machine, which keeps the build.
 set -uo pipefail
@@ -41,7 +41,7 @@ for stage in "${stages[@]}"; do
       timeout "${LIMIT_SPEED:-60}" make -s -C tests/cuda speed OUT="$(mktemp -d)" ARCH="$arch" 2>&1 |
         tee "$out/kernel_speed.txt" ;;
     tests)
-      timeout "${LIMIT_TESTS:-140}" .venv/bin/python -m pytest tests -q -p no:cacheprovider \
+      timeout "${LIMIT_TESTS:-180}" .venv/bin/python -m pytest tests -q -p no:cacheprovider \
         --cuda-only 2>&1 |
         tee "$out/tests.log" | tail -n 15 ;;
     memcheck)
@@ -51,7 +51,7 @@ for stage in "${stages[@]}"; do
         tee "$out/memcheck.log" | tail -n 15 ;;
     bench)
       stamp=$(mktemp)
-      timeout "${LIMIT_BENCH:-140}" .venv/bin/python benchmarks/bench.py --device cuda --p 0.5 \
+      timeout "${LIMIT_BENCH:-90}" .venv/bin/python benchmarks/bench.py --device cuda --p 0.5 \
         --min-run-time 0.1 2>&1 | tee "$out/bench.log"
       swept=$?
       find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \;

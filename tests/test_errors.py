@@ -94,18 +94,22 @@ def test_meta_tensors_give_shapes():
     assert y.shape == x.shape and y.device.type == "meta"
 
 
-@pytest.mark.parametrize("op, shape, first_index", [
-    (torch.ops.torch_ext.mydropout_channels, (10,), 0),
-    (OP, (10,), 2**63 - 10),
-    (OP_, (10,), -1),
-    (torch.ops.torch_ext.mydropout_channels, (4, 3, 5), 2**63 - 12),
+@pytest.mark.parametrize("op, shape, p, state, first_index", [
+    (torch.ops.torch_ext.mydropout_channels, (10,), 0.5, STATE, 0),
+    (OP, (10,), 0.5, STATE, 2**63 - 10),
+    (OP_, (10,), 0.5, STATE, -1),
+    (torch.ops.torch_ext.mydropout_channels, (4, 3, 5), 0.5, STATE, 2**63 - 12),
+    (OP, (10,), 1.5, STATE, 0),
+    (OP_, (10,), 0.5, torch.tensor([1, 2, 3]), 0),
+    (OP, (10,), 0.5, torch.tensor([1.0, 2.0]), 0),
 ], ids=["channels of 1-d", "first_index past the end", "first_index negative",
-        "channels first_index past the end"])
-def test_fake_kernels_refuse_what_the_real_ones_do(op, shape, first_index):
-    # The fake kernels are what torch.compile and meta tensors run.
+        "channels first_index past the end", "p above one", "state of 3", "state float"])
+def test_fake_kernels_refuse_what_the_real_ones_do(op, shape, p, state, first_index):
+    # The fake kernels are what torch.compile and meta tensors run. The messages agree up to
+    # what they quote (torch prints a dtype differently in C++ and in Python).
     def error(device):
         with pytest.raises(Exception) as info:
-            op(torch.zeros(shape, device=device), 0.5, STATE.to(device), first_index)
-        return type(info.value), str(info.value).splitlines()[0]
+            op(torch.zeros(shape, device=device), p, state.to(device), first_index)
+        return type(info.value), str(info.value).splitlines()[0].split(", but got")[0]
 
     assert error("meta") == error("cpu")

@@ -6,12 +6,17 @@ import torch
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
-def _check(input, state, first_index, draws):
+def _check(input, p, state, first_index, draws):
     # What the real kernels check (torch_ext/csrc/dropout.cpp): a meta input skips them, and so
     # does a CPU input with a meta state, which dispatches here too. draws: the mask indices the
     # op takes from first_index on.
+    torch._check_value(0 <= p <= 1,
+                       lambda: f"dropout probability has to be between 0 and 1, but got {p}")
     torch._check_type(input.dtype in _DTYPES, lambda: "mydropout: expected a float16, bfloat16, "
                       f"float32 or float64 tensor, but got {input.dtype}")
+    torch._check(state.dtype == torch.int64 and state.shape == (2,),
+                 lambda: "mydropout: state must be an int64 tensor of two elements (seed, offset), "
+                 f"as philox_state returns, but got {state.dtype} of shape {list(state.shape)}")
     torch._check(state.device.type == "cpu" or state.device == input.device,
                  lambda: "mydropout: state must be on the CPU or on the input's device "
                  f"({input.device}), but is on {state.device}")
@@ -31,14 +36,14 @@ def _philox_state_fake(input, generator=None):
 
 @torch.library.register_fake("torch_ext::mydropout")
 def _mydropout_fake(input, p, state, first_index=0):
-    _check(input, state, first_index, input.numel())
+    _check(input, p, state, first_index, input.numel())
     # The contract's layout, as the real kernels allocate it.
     return torch.empty_like(input)
 
 
 @torch.library.register_fake("torch_ext::mydropout_")
 def _mydropout_inplace_fake(input, p, state, first_index=0):
-    _check(input, state, first_index, input.numel())
+    _check(input, p, state, first_index, input.numel())
     return None
 
 
@@ -46,7 +51,7 @@ def _mydropout_inplace_fake(input, p, state, first_index=0):
 def _mydropout_channels_fake(input, p, state, first_index=0):
     torch._check(input.dim() >= 2,
                  lambda: "Feature dropout requires at least 2 dimensions in the input")
-    _check(input, state, first_index, input.shape[0] * input.shape[1])
+    _check(input, p, state, first_index, input.shape[0] * input.shape[1])
     return torch.empty_like(input)
 
 

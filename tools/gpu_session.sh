@@ -14,13 +14,22 @@
 # A task lent a GPU has 15 minutes of device time in all, the machine's start included, and a
 # call runs 10 minutes at most: so the whole session is one call (timeout_s 560). Each stage
 # is cut off after its own limit, in seconds: LIMIT_TESTS=180, LIMIT_BENCH=90 (and
-# LIMIT_CHANNELS=30), LIMIT_SPEED=60, LIMIT_MEMCHECK=110; so the call ends with its logs and
-# leaves a few minutes for one short rerun on the warm machine, which keeps the build.
+# LIMIT_CHANNELS=30), LIMIT_SPEED=60, LIMIT_MEMCHECK=110; and none runs past SESSION_LIMIT=540
+# from the start (the build included), so the call ends with its logs and leaves a few minutes
+# for one short rerun on the warm machine, which keeps the build. pip is kept off the network
+# (there is none): a missing package fails at once instead of after retries.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1 MYDROPOUT_CUDA=1 MAX_JOBS=${MAX_JOBS:-$(nproc)}
+export PYTHONUNBUFFERED=1 MYDROPOUT_CUDA=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} PIP_NO_INDEX=1
+deadline=$((SECONDS + ${SESSION_LIMIT:-540}))
+# A stage's limit: its own, or what is left before the deadline if that is less.
+within() {
+  local left=$((deadline - SECONDS))
+  [ "$left" -ge 1 ] || left=1  # timeout 0 would mean no limit at all
+  echo $(($1 < left ? $1 : left))
+}
 if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
   TORCH_CUDA_ARCH_LIST=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n 1)
   export TORCH_CUDA_ARCH_LIST
@@ -36,27 +45,33 @@ tail -n 1 "$out/setup.log"
 status=0
 for stage in "${stages[@]}"; do
   echo "== $stage"
+  if [ $((deadline - SECONDS)) -lt 10 ]; then
+    echo "skipped: SESSION_LIMIT is spent"
+    status=1
+    continue
+  fi
   case $stage in
     speed)
-      timeout "${LIMIT_SPEED:-60}" make -s -C tests/cuda speed OUT="$(mktemp -d)" ARCH="$arch" 2>&1 |
+      timeout "$(within "${LIMIT_SPEED:-60}")" make -s -C tests/cuda speed OUT="$(mktemp -d)" \
+        ARCH="$arch" 2>&1 |
         tee "$out/kernel_speed.txt" ;;
     tests)
-      timeout "${LIMIT_TESTS:-180}" .venv/bin/python -m pytest tests -q -p no:cacheprovider \
-        --cuda-only 2>&1 |
+      timeout "$(within "${LIMIT_TESTS:-180}")" .venv/bin/python -m pytest tests -q \
+        -p no:cacheprovider --cuda-only 2>&1 |
         tee "$out/tests.log" | tail -n 15 ;;
     memcheck)
-      timeout "${LIMIT_MEMCHECK:-110}" compute-sanitizer --tool memcheck --error-exitcode 1 \
-        .venv/bin/python -m pytest tests/test_cuda.py tests/test_contract.py \
+      timeout "$(within "${LIMIT_MEMCHECK:-110}")" compute-sanitizer --tool memcheck \
+        --error-exitcode 1 .venv/bin/python -m pytest tests/test_cuda.py tests/test_contract.py \
         tests/test_channel.py --cuda-only -m "not slow" -q -p no:cacheprovider 2>&1 |
         tee "$out/memcheck.log" | tail -n 15 ;;
     bench)
       stamp=$(mktemp)
-      timeout "${LIMIT_BENCH:-90}" .venv/bin/python benchmarks/bench.py --device cuda --p 0.5 \
-        --min-run-time 0.1 2>&1 | tee "$out/bench.log"
+      timeout "$(within "${LIMIT_BENCH:-90}")" .venv/bin/python benchmarks/bench.py \
+        --device cuda --p 0.5 --min-run-time 0.1 2>&1 | tee "$out/bench.log"
       swept=$?
       find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \;
-      timeout "${LIMIT_CHANNELS:-30}" .venv/bin/python benchmarks/channels.py --device cuda \
-        --min-run-time 0.05 2>&1 |
+      timeout "$(within "${LIMIT_CHANNELS:-30}")" .venv/bin/python benchmarks/channels.py \
+        --device cuda --min-run-time 0.05 2>&1 |
         tee "$out/channels.txt" && [ "$swept" -eq 0 ] ;;
     *) echo "unknown stage $stage"; false ;;
   esac || status=1

@@ -191,7 +191,8 @@ def main(argv=None):
     meta = metadata(args)
     threads_before = torch.get_num_threads()
     try:
-        records = run(args, lambda done: report.write_json(args.out, meta, report.derive(done)))
+        records = report.derive(run(
+            args, lambda done: report.write_json(args.out, meta, report.derive(done))))
     finally:
         torch.set_num_threads(threads_before)
     where = meta["device_name"] + (f" ({meta['cpu_model']})" if args.device == "cpu" else "")

@@ -112,9 +112,9 @@ def time_median(fn, device, threads, min_run_time, warmup=3):
     """(median, samples, iqr) in seconds per call of fn.
 
     CPU: torch.utils.benchmark's adaptive_autorange sizes a block of calls so the timer's own
-    cost is negligible, then times blocks until there are at least 4 (or 10 * min_run_time has
-    passed), min_run_time has passed and the spread (iqr / median) is under 10%; threads sets
-    torch's intra-op threads. CUDA: time_cuda.
+    cost is negligible, then times blocks until there are at least 4, min_run_time has passed
+    and the spread (iqr / median) is under 10%, or until 10 * min_run_time has passed, whatever
+    the spread; threads sets torch's intra-op threads. CUDA: time_cuda.
     """
     if device == "cuda":
         return time_cuda(fn, min_run_time, warmup)

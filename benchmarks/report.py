@@ -101,9 +101,13 @@ def table(records):
 
 
 def write_json(path, meta, records):
+    """Written whole or not at all: bench.py rewrites it during a sweep that a time limit may
+    stop at any moment."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
+    partial = path + ".partial"
+    with open(partial, "w") as f:
         json.dump({"meta": meta, "records": records}, f, indent=1)
+    os.replace(partial, path)
 
 
 def plot(path, meta, records):

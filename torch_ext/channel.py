@@ -2,8 +2,9 @@
 
 One mask draw per (batch, channel) pair of an (N, C, *) input (unbatched input: N = 1): pair
 j = n * C + c takes the contract's draw at mask index first_index + j, and its keep or drop and
-scale apply to the whole channel x[n, c]. So channel dropout of an (N, C, 1) tensor equals
-mydropout of it, and the mask does not depend on the input's layout.
+scale apply to the whole channel x[n, c]. The mask does not depend on the input's layout; so
+channel dropout of a contiguous (N, C, 1) tensor equals mydropout of it (whose mask follows
+memory order).
 """
 
 import warnings

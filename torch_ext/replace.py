@@ -44,6 +44,7 @@ def replace_dropout(model):
             if child is None:
                 continue
             if id(child) not in done:
+                # child is kept with its replacement so that its id is not reused meanwhile
                 done[id(child)] = (child, _replacement(child))
             new = done[id(child)][1]
             if new is not None:

@@ -57,8 +57,8 @@ for stage in "${stages[@]}"; do
         tee "$out/kernel_speed.txt" ;;
     tests)
       timeout "$(within "${LIMIT_TESTS:-180}")" .venv/bin/python -m pytest tests -q \
-        -p no:cacheprovider --cuda-only 2>&1 |
-        tee "$out/tests.log" | tail -n 15 ;;
+        -p no:cacheprovider --cuda-only --durations=15 2>&1 |
+        tee "$out/tests.log" | tail -n 25 ;;
     memcheck)
       timeout "$(within "${LIMIT_MEMCHECK:-110}")" compute-sanitizer --tool memcheck \
         --error-exitcode 1 .venv/bin/python -m pytest tests/test_cuda.py tests/test_contract.py \
@@ -69,7 +69,7 @@ for stage in "${stages[@]}"; do
       timeout "$(within "${LIMIT_BENCH:-90}")" .venv/bin/python benchmarks/bench.py \
         --device cuda --p 0.5 --min-run-time 0.1 2>&1 | tee "$out/bench.log"
       swept=$?
-      find benchmarks/results -type f -newer "$stamp" -exec cp {} "$out" \;
+      find benchmarks/results -type f ! -name '*.partial' -newer "$stamp" -exec cp {} "$out" \;
       timeout "$(within "${LIMIT_CHANNELS:-30}")" .venv/bin/python benchmarks/channels.py \
         --device cuda --min-run-time 0.05 2>&1 |
         tee "$out/channels.txt" && [ "$swept" -eq 0 ] ;;

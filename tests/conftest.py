@@ -43,6 +43,19 @@ def pytest_collection_modifyitems(config, items):
     items[:] = kept
 
 
+def seeded_randn(device, dtype, seed=0):
+    """randn(*shape) on the device in the dtype, the same values for the same seed: made there
+    rather than moved with x.to(), which would copy a sliced, expanded or offset view into a
+    contiguous tensor."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape):
+        return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=device,
+                                                                         dtype=dtype)
+
+    return randn
+
+
 def off_alignment(x):
     """x's values in a CPU tensor whose data pointer is one byte past its element's alignment,
     which torch.frombuffer allows."""

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_ext
-from conftest import DTYPES, off_alignment, requires_cuda
+from conftest import DTYPES, off_alignment, requires_cuda, seeded_randn
 from reference import apply_mask, assert_same_bits, keep_mask
 
 
@@ -29,13 +29,8 @@ INPUTS = ["contiguous", "channels_last", "transposed", "batch inside channels", 
 
 
 def make_input(name, device, dtype):
-    """An input of the named layout, made on the device in the dtype (x.to() would copy a sliced
-    or expanded tensor into a contiguous one)."""
-    gen = torch.Generator().manual_seed(0)
-
-    def randn(*shape):
-        return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=device,
-                                                                         dtype=dtype)
+    """An input of the named layout, made on the device in the dtype."""
+    randn = seeded_randn(device, dtype)
 
     def base():
         return randn(3, 5, 4, 6)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import torch_ext
-from conftest import DTYPES, off_alignment
+from conftest import DTYPES, off_alignment, seeded_randn
 from reference import apply_mask, assert_same_bits, draws, dropout, keep_mask
 
 SEEDS = [0, 1, 0x243F6A8885A308D3, 2**63, 2**64 - 1]
@@ -17,14 +17,9 @@ LAYOUTS = ["contiguous", "odd-1d", "scalar", "empty", "transposed", "channels_la
 
 
 def layout(name, device="cpu", dtype=torch.float32, seed=0, n=5):
-    """An input of a layout the contract names, made on the device in the dtype (x.to() would
-    copy a sliced, expanded or offset tensor into a contiguous one). The same seed gives the
-    same values."""
-    gen = torch.Generator().manual_seed(seed)
-
-    def randn(*shape):
-        return torch.randn(shape, generator=gen, dtype=torch.float64).to(device=device,
-                                                                         dtype=dtype)
+    """An input of a layout the contract names, made on the device in the dtype; the same seed
+    gives the same values."""
+    randn = seeded_randn(device, dtype, seed)
 
     def base():
         return randn(2, 3, n, 7)

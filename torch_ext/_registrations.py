@@ -1,4 +1,4 @@
-"""Fake kernels and vmap's rule for the ops that torch_ext/csrc/schema.cpp defines (autograd
+"""Fake kernels and vmap's rules for the ops that torch_ext/csrc/schema.cpp defines (autograd
 is in torch_ext/csrc/autograd.cpp)."""
 
 import torch

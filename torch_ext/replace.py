@@ -38,15 +38,14 @@ def replace_dropout(model):
         return root
     # One replacement per module, so that a module the model holds twice (under two names,
     # or in two parents) stays one module; named_children would name it once only.
-    done = {}
+    done = {}  # a module hashes by identity
     for parent in list(model.modules()):
         for name, child in list(parent._modules.items()):
             if child is None:
                 continue
-            if id(child) not in done:
-                # child is kept with its replacement so that its id is not reused meanwhile
-                done[id(child)] = (child, _replacement(child))
-            new = done[id(child)][1]
+            if child not in done:
+                done[child] = _replacement(child)
+            new = done[child]
             if new is not None:
                 setattr(parent, name, new)
     return model

@@ -39,6 +39,10 @@ def _worker(rank, body, port, out_dir):
         torch.save(result, os.path.join(out_dir, f"{rank}.pt"))
     finally:
         dist.destroy_process_group()
+    # gloo's threads outlive destroy_process_group, and one still freeing a finished collective
+    # takes the GIL: while the interpreter shuts down, that aborts the process. The result is
+    # saved, so the worker leaves without the shutdown.
+    os._exit(0)
 
 
 def spawn(body, tmp_path):

@@ -44,9 +44,14 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def device_label(device):
+    """What records say in `device`: the GPU's own name, or "cpu" (the CPU model is in meta)."""
+    return torch.cuda.get_device_name() if device == "cuda" else "cpu"
+
+
 def device_name(device):
     if device == "cuda":
-        return slug(torch.cuda.get_device_name())
+        return slug(device_label(device))
     # "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz" -> cpu-Intel-Xeon-Platinum-8480
     model = re.sub(r"\((R|TM)\)", "", cpu_model(), flags=re.I)
     model = re.sub(r"\s+(CPU\s*)?@.*$|\s+\d+-Core Processor.*$|\s+Processor$", "", model)
@@ -111,7 +116,7 @@ def fill_defaults(args):
     args.threads = (args.threads or threads) if cpu else [0]  # 0: not applicable on the GPU
     args.passes = args.passes or list(PASSES)
     args.min_run_time = args.min_run_time or (0.1 if args.quick else 0.2)
-    args.device_name = device_name(args.device)
+    args.device_label, args.device_name = device_label(args.device), device_name(args.device)
     args.out = args.out or os.path.join(HERE, "results", args.device_name + ".json")
     args.plot = None if args.no_plot else (args.plot or os.path.splitext(args.out)[0] + ".png")
     return args
@@ -128,7 +133,7 @@ def git_commit():
 
 def metadata(args):
     return {
-        "device": args.device, "device_name": args.device_name,
+        "device": args.device_label, "device_name": args.device_name,
         "cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
         "torch": torch.__version__, "cuda": torch.version.cuda,
         "python": platform.python_version(), "git": git_commit(),
@@ -171,7 +176,7 @@ def run(args, save):
                             median, samples, iqr = time_median(fn, args.device, threads,
                                                                args.min_run_time)
                             records.append({
-                                "device": args.device, "device_name": args.device_name,
+                                "device": args.device_label, "device_name": args.device_name,
                                 "impl": impl, "pass": pass_, "dtype": dtype, "numel": numel,
                                 "p": p, "threads": threads, "median_s": median, "iqr_s": iqr,
                                 "samples": samples, "saved_bytes": saved[impl, pass_],

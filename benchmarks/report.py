@@ -149,7 +149,7 @@ def plot(path, meta, records):
             if j == 0:
                 ax.set_ylabel("G elements / s")
     axes[0][0].legend(fontsize=8)
-    thr = "GPU" if meta["device"] == "cuda" else f"{threads} thread(s)"
+    thr = f"{threads} thread(s)" if meta["device"] == "cpu" else "GPU"
     fig.suptitle(f"dropout throughput, {meta['device_name']}, p={p:g}, {thr}, "
                  f"torch {meta['torch']}", fontsize=11)
     fig.tight_layout()

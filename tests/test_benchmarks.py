@@ -38,12 +38,19 @@ def test_cuda_timing_gives_the_median_call(monkeypatch):
     assert calls >= 10 and 0 <= iqr < median
 
 
+def test_gpu_records_carry_the_gpus_name(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda: "NVIDIA H100 80GB HBM3")
+    assert bench.device_label("cuda") == "NVIDIA H100 80GB HBM3"
+    assert bench.device_name("cuda") == "NVIDIA-H100-80GB-HBM3"  # the JSON and PNG file name
+
+
 def test_sweep_writes_every_record(tmp_path):
     out = tmp_path / "cpu.json"
     bench.main(["--device", "cpu", "--sizes", "2**10,2**12", "--dtypes", "float32", "--p", "0.5",
                 "--threads", "1", "--min-run-time", "0.01", "--out", str(out), "--no-plot"])
     records = json.loads(out.read_text())["records"]
     assert len(records) == 2 * len(measure.PASSES) * len(measure.IMPLS)
+    assert {r["device"] for r in records} == {"cpu"}
     ours = [r for r in records if r["impl"] == "mydropout"]
     assert all(r["speedup_vs_nn_dropout"] > 0 and r["frac_of_copy"] > 0 for r in ours)
     assert {r["saved_bytes"] for r in ours if r["pass"] != "inplace"} == {16}

@@ -15,7 +15,7 @@ _spec = importlib.util.spec_from_file_location("d2l_digits", _PATH)
 d2l_digits = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(d2l_digits)
 
-EPOCHS, SEEDS = 50, 2
+EPOCHS, SEEDS = 50, 6
 
 
 def without_dropout():
@@ -43,12 +43,15 @@ def test_mydropout_and_nn_dropout_reach_the_same_accuracy(num_threads):
     ours = d2l_digits.final(results, "MyDropout", "test")
     theirs = d2l_digits.final(results, "nn.Dropout", "test")
     # Over 12 seeds at 50 epochs: test accuracy 0.913 at least, and the same-seed difference
-    # has standard deviation 0.013, so 0.009 for a mean of two; 0.05 is more than five of those.
+    # has standard deviation 0.013, so 0.005 for a mean of six; 0.05 is nine of those.
     assert min(ours + theirs) > 0.85
     assert abs(statistics.mean(ours) - statistics.mean(theirs)) < 0.05
-    # Test accuracy alone is as good with no dropout at all; the accuracy while training is not
-    # (measured over 4 seeds: 0.936-0.948 with either dropout, 0.957-0.963 with none, and
-    # same-seed differences between the two dropouts of 0.005 at most).
+    # Test accuracy alone is as good with no dropout at all; the accuracy while training is not.
+    # Each CPU code path (AVX-512, AVX2, MKL's) trains to other floats, as if with other seeds,
+    # so the bounds are set by the spread over seeds: over 16, per seed, ours - theirs has mean
+    # 0.001 and standard deviation 0.0036, and none - the larger of the two mean 0.0145 and
+    # standard deviation 0.0045. A mean over six seeds crosses either bound at about 5 sigma.
     ours, theirs = (train_mode_accuracy(results[name]) for name in ("MyDropout", "nn.Dropout"))
     none = train_mode_accuracy(without_dropout())
-    assert abs(ours - theirs) < abs(none - theirs) / 3, (ours, theirs, none)
+    assert abs(ours - theirs) < 0.008, (ours, theirs)
+    assert none - max(ours, theirs) > 0.005, (ours, theirs, none)

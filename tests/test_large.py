@@ -3,7 +3,6 @@ tensors placed there with first_index, against the reference, and one real CPU t
 than 2**31 elements."""
 
 import math
-import time
 
 import pytest
 import torch
@@ -54,12 +53,7 @@ def test_tensor_of_more_than_2_pow_31_elements():
     # float16 in place: 4.3 GB, and no second tensor of that size.
     n, p, seed, offset = 2**31 + 2**20 + 3, 0.25, 2**64 - 3, 2**32 + 5
     x = torch.ones(n, dtype=torch.float16)
-    start = time.perf_counter()
     torch_ext.mydropout(x, p, inplace=True, seed=seed, offset=offset)
-    elapsed = time.perf_counter() - start
-    # About 5 G elements/s on two threads: well under a second. The bound leaves room for a slow
-    # machine while catching a fall back to some element-by-element path.
-    assert elapsed < 20, f"{elapsed:.1f} s"
     g = torch.Generator().manual_seed(0)
     starts = [0, 2**31 - 4096, 2**31 - 64, 2**31 - 1, 2**31, n - 4096, n - 65]
     starts += torch.randint(0, n - 4096, (20,), generator=g).tolist()

@@ -5,6 +5,7 @@ import warnings
 
 import pytest
 import torch
+import torch._dynamo.testing
 from torch import nn
 
 import torch_ext
@@ -63,6 +64,28 @@ def test_compile_fullgraph_seeded_equals_eager():
     grad = torch.randn(eager.shape)
     assert torch.equal(torch.autograd.grad(eager, x, grad)[0],
                        torch.autograd.grad(compiled, x, grad)[0])
+
+
+def test_a_changing_first_index_compiles_once_more_not_once_per_value():
+    # Dynamo makes an int that changes dynamic at its first recompile; the schema's SymInt keeps
+    # it so through the ops, their fake kernels and the backward.
+    torch._dynamo.reset()
+    counter = torch._dynamo.testing.CompileCounterWithBackend("inductor")
+
+    def f(x, i):
+        h = torch_ext.mydropout(x * 2, 0.5, seed=3, first_index=i)
+        h = torch_ext.mydropout1d(h, 0.5, seed=4, first_index=i)
+        return torch_ext.mydropout(h, 0.5, inplace=True, seed=5, first_index=i)
+
+    compiled = torch.compile(f, backend=counter, fullgraph=True)
+    x = torch.randn(4, 6, 5, requires_grad=True)
+    grad = torch.randn(x.shape)
+    for i in (0, 12, 24, 2**40 + 7, 2**62):
+        eager, ours = f(x, i), compiled(x, i)
+        assert torch.equal(eager, ours)
+        assert torch.equal(torch.autograd.grad(eager, x, grad)[0],
+                           torch.autograd.grad(ours, x, grad)[0])
+    assert counter.frame_count == 2
 
 
 @pytest.mark.parametrize("training", [False, True])

@@ -29,22 +29,24 @@ struct Channels {
   static constexpr bool inplace = false;
 };
 
+// first_index stays a SymInt here: under torch.compile these kernels run on a symbolic one,
+// which an int64_t would pin to its value.
 template <class Op>
 at::Tensor call(const at::Tensor &input, double p, const at::Tensor &state,
-                int64_t first_index) {
+                c10::SymInt first_index) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow(Op::name, "")
                              .template typed<at::Tensor(const at::Tensor &, double,
-                                                        const at::Tensor &, int64_t)>();
+                                                        const at::Tensor &, c10::SymInt)>();
   return op.call(input, p, state, first_index);
 }
 
 void call_mydropout_(const at::Tensor &input, double p, const at::Tensor &state,
-                     int64_t first_index) {
+                     c10::SymInt first_index) {
   static const auto op = c10::Dispatcher::singleton()
                              .findSchemaOrThrow("torch_ext::mydropout_", "")
                              .typed<void(const at::Tensor &, double, const at::Tensor &,
-                                         int64_t)>();
+                                         c10::SymInt)>();
   op.call(input, p, state, first_index);
 }
 
@@ -52,7 +54,7 @@ template <class Op>
 class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
  public:
   static at::Tensor forward(AutogradContext *ctx, const at::Tensor &input, double p,
-                            const at::Tensor &state, int64_t first_index) {
+                            const at::Tensor &state, c10::SymInt first_index) {
     at::Tensor out;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
@@ -85,20 +87,20 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
       }
     }
     return {call<Op>(grad, ctx->saved_data["p"].toDouble(), state,
-                     ctx->saved_data["first_index"].toInt()),
+                     ctx->saved_data["first_index"].toSymInt()),
             at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
 template <class Op>
 at::Tensor dropout_autograd(const at::Tensor &input, double p, const at::Tensor &state,
-                            int64_t first_index) {
+                            c10::SymInt first_index) {
   return DropoutFunction<Op>::apply(input, p, state, first_index);
 }
 
 // The schema returns nothing: the caller's input is the output, its history already rebased.
 void mydropout_inplace_autograd(const at::Tensor &input, double p, const at::Tensor &state,
-                                int64_t first_index) {
+                                c10::SymInt first_index) {
   if (!input.defined() || !state.defined()) {
     // None for a tensor argument arrives undefined, which apply() cannot wrap: the kernel
     // refuses it with its own message.
@@ -115,7 +117,7 @@ void mydropout_inplace_autograd(const at::Tensor &input, double p, const at::Ten
 // Bumps the version counter where the Autograd kernel does not run (in inference mode, on a
 // normal tensor), so that autograd still sees that a tensor it saved was overwritten.
 void mydropout_inplace_view(const at::Tensor &input, double p, const at::Tensor &state,
-                            int64_t first_index) {
+                            c10::SymInt first_index) {
   {
     at::AutoDispatchBelowADInplaceOrView guard;
     call_mydropout_(input, p, state, first_index);

@@ -17,12 +17,14 @@ TORCH_LIBRARY(torch_ext, m) {
   m.def("philox_state(Tensor input, Generator? generator=None) -> Tensor",
         {at::Tag::nondeterministic_seeded});
   // Dropout with the mask of the contract for the (seed, offset) held in state (on the CPU or
-  // on input's device); first_index is the mask index of the first element.
-  m.def("mydropout(Tensor input, float p, Tensor state, int first_index=0) -> Tensor");
-  m.def("mydropout_(Tensor(a!) input, float p, Tensor state, int first_index=0) -> ()");
+  // on input's device); first_index is the mask index of the first element. It is a SymInt so
+  // that under torch.compile one that changes between calls stays symbolic instead of being
+  // recompiled for each value; the device kernels still take it as an int64_t.
+  m.def("mydropout(Tensor input, float p, Tensor state, SymInt first_index=0) -> Tensor");
+  m.def("mydropout_(Tensor(a!) input, float p, Tensor state, SymInt first_index=0) -> ()");
   // Channel dropout of an (N, C, *) input: one mask draw per (batch, channel) pair, pair
   // n * C + c at mask index first_index + n * C + c.
-  m.def("mydropout_channels(Tensor input, float p, Tensor state, int first_index=0) -> Tensor");
+  m.def("mydropout_channels(Tensor input, float p, Tensor state, SymInt first_index=0) -> Tensor");
   // The CPU kernel path in use (scalar, avx2, avx512), for benchmarks and tests.
   m.def("cpu_path() -> str",
         [] { return std::string(mydropout_cpu_path_name(mydropout_cpu_path())); });

@@ -1,9 +1,9 @@
-"""Two CPU processes over gloo on the loopback: DistributedDataParallel with MyDropout keeps the
-replicas in sync, and shards dropped with first_index gather to the single-process result."""
+"""Two CPU processes over gloo on the loopback, meeting through a file store:
+DistributedDataParallel with MyDropout keeps the replicas in sync, and shards dropped with
+first_index gather to the single-process result."""
 
 import datetime
 import os
-import socket
 import time
 
 import pytest
@@ -21,16 +21,12 @@ WORLD = 2
 TIMEOUT_S = 120
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _worker(rank, body, port, out_dir):
+def _worker(rank, body, out_dir):
     torch.set_num_threads(1)
     os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # the loopback only
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+    # A file rather than a TCP store: no port to pick in advance that another process could take.
+    store = os.path.join(out_dir, "store")
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank,
                             world_size=WORLD, timeout=datetime.timedelta(seconds=TIMEOUT_S))
     try:
         result = body(rank)
@@ -47,7 +43,7 @@ def _worker(rank, body, port, out_dir):
 
 def spawn(body, tmp_path):
     """body(rank) in each of two processes; what each returned, by rank."""
-    context = mp.start_processes(_worker, args=(body, free_port(), str(tmp_path)),
+    context = mp.start_processes(_worker, args=(body, str(tmp_path)),
                                  nprocs=WORLD, join=False, start_method="spawn")
     deadline = time.monotonic() + TIMEOUT_S
     while not context.join(timeout=1):

@@ -86,6 +86,9 @@ def test_a_changing_first_index_compiles_once_more_not_once_per_value():
         assert torch.equal(torch.autograd.grad(eager, x, grad)[0],
                            torch.autograd.grad(ours, x, grad)[0])
     assert counter.frame_count == 2
+    # The symbolic first_index is still checked against the input's size, with the op's message.
+    with pytest.raises(RuntimeError, match=r"first_index must be in \[0, 2\*\*63 - numel\)"):
+        compiled(x, 2**63 - 10)
 
 
 @pytest.mark.parametrize("training", [False, True])

@@ -87,8 +87,26 @@ def test_a_changing_first_index_compiles_once_more_not_once_per_value():
                            torch.autograd.grad(ours, x, grad)[0])
     assert counter.frame_count == 2
     # The symbolic first_index is still checked against the input's size, with the op's message.
-    with pytest.raises(RuntimeError, match=r"first_index must be in \[0, 2\*\*63 - numel\)"):
+    with pytest.raises(RuntimeError, match=r"\[0, 2\*\*63 - numel\), but got 9223372036854775798"):
         compiled(x, 2**63 - 10)
+
+
+class ShardOfRows(nn.Module):
+    """The second of two equal shards of rows: its first_index, the first shard's numel, comes
+    from the dynamic batch size."""
+
+    def forward(self, x):
+        return torch_ext.mydropout(x, 0.5, seed=1, first_index=x.shape[0] * 6)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_export_with_first_index_from_a_dynamic_size(strict):
+    batch = torch.export.Dim("batch", max=2**40)
+    program = torch.export.export(ShardOfRows(), (torch.randn(4, 6),),
+                                  dynamic_shapes={"x": {0: batch}}, strict=strict)
+    for rows in (4, 9):
+        x = torch.randn(rows, 6)
+        assert torch.equal(program.module()(x), ShardOfRows()(x))
 
 
 @pytest.mark.parametrize("training", [False, True])

@@ -26,7 +26,9 @@ def _check(input, p, state, first_index, draws):
 
 
 def _first_index_message(first_index):
-    return f"mydropout: first_index must be in [0, 2**63 - numel), but got {first_index}"
+    # int() gives a symbolic first_index's traced value rather than its symbol's name; that it
+    # pins the value does not matter on this path, which raises.
+    return f"mydropout: first_index must be in [0, 2**63 - numel), but got {int(first_index)}"
 
 
 @torch.library.register_fake("torch_ext::philox_state")

@@ -58,8 +58,10 @@ def prepare(input, p, training, seed, offset, generator, first_index):
         kind = "nested" if input.is_nested else input.layout
         raise NotImplementedError(f"mydropout: {kind} tensors are not supported")
     # The op bounds first_index by 2**63 - numel; this keeps ints past int64 from the op's
-    # argument parser, whose message would be unclear.
-    first_index = _check_int("first_index", first_index, 2**63, "2**63")
+    # argument parser, whose message would be unclear. A SymInt (torch.export tracing one made
+    # from a dynamic size) cannot be past int64, and the op's fake kernel checks its range.
+    if not isinstance(first_index, torch.SymInt):
+        first_index = _check_int("first_index", first_index, 2**63, "2**63")
     return p, _state(input, seed, offset, generator), first_index
 
 

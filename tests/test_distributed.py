@@ -4,6 +4,7 @@ first_index gather to the single-process result."""
 
 import datetime
 import os
+import sys
 import time
 
 import pytest
@@ -37,7 +38,9 @@ def _worker(rank, body, out_dir):
         dist.destroy_process_group()
     # gloo's threads outlive destroy_process_group, and one still freeing a finished collective
     # takes the GIL: while the interpreter shuts down, that aborts the process. The result is
-    # saved, so the worker leaves without the shutdown.
+    # saved, so the worker leaves without the shutdown (and so without its flush).
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(0)
 
 

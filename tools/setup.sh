@@ -2,21 +2,12 @@
 # Sets up .venv with torch and the test tools, and builds the extension when its sources are
 # newer than the built library. Used by `make test`, `make bench` and .ci/run.
 #
-# torch: a python3 that already has torch (a GPU machine, say) is reused through
-# --system-site-packages; otherwise TORCH_SPEC (default torch==2.14.1, a CUDA build, so the
-# CUDA part compiles even with no GPU) is installed.
+# .venv, where missing, comes from tools/make_venv.sh (torch in it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=.venv/bin/python
-if [ ! -x "$PY" ]; then
-  if python3 -c "import torch" 2>/dev/null; then
-    python3 -m venv --system-site-packages .venv
-  else
-    python3 -m venv .venv
-    "$PY" -m pip install -q "${TORCH_SPEC:-torch==2.14.1}"
-  fi
-fi
+[ -x "$PY" ] || bash tools/make_venv.sh .venv
 
 # module[:what pip installs when it is missing] (a package name of its own, or a pinned version)
 missing=()

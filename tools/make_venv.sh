@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Creates the virtual environment DIR (tools/setup.sh's .venv) with torch in it: python3's own
+# where python3 has torch (a lent GPU machine's, say), else TORCH_SPEC (default torch==2.14.1,
+# a CUDA build, so the CUDA part compiles even with no GPU).
+set -euo pipefail
+dir=$1
+if python3 -c "import torch" 2>/dev/null; then
+  python3 -m venv --system-site-packages "$dir"
+  # --system-site-packages reaches the base interpreter's packages only. Where python3 is
+  # itself a venv (the GPU machine's is /opt/torch/.venv), its packages, torch among them, come
+  # in through a .pth file, their own .pth files processed as they are for python3.
+  purelib=$("$dir/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  python3 -c "import site
+for d in site.getsitepackages():
+    print(f'import site, sys; {d!r} in sys.path or site.addsitedir({d!r})')" \
+    >"$purelib/_python3_packages.pth"
+else
+  python3 -m venv "$dir"
+  "$dir/bin/python" -m pip install -q "${TORCH_SPEC:-torch==2.14.1}"
+fi

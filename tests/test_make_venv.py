@@ -33,6 +33,7 @@ def test_venv_sees_the_packages_of_a_python3_that_is_a_venv(tmp_path):
                    check=True, env=env)
 
     inner = str(tmp_path / "inner" / "bin" / "python")
+    subprocess.run([inner, "-m", "pip", "--version"], check=True, capture_output=True)
     code = ("import sys, torch, via_pth; print(torch.__file__); "
             "print(sys.path.index(sys.argv[1]) < sys.path.index(sys.argv[2]))")
     out = subprocess.run([inner, "-c", code, _purelib(inner), str(outer_lib)], check=True,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up .venv with torch and the test tools, and builds the extension when its sources are
-# newer than the built library. Used by `make test`, `make bench` and .ci/run.
+# Sets up .venv with torch and the test tools, and builds the extension when its sources or
+# build settings changed. Used by `make test`, `make bench` and .ci/run.
 #
 # .venv, where missing, comes from tools/make_venv.sh (torch in it).
 set -euo pipefail
@@ -22,8 +22,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "setup.sh: could not install ${missing[*]}: tests that need them will fail or skip" >&2
 fi
 
+# The extension is rebuilt when its sources or build settings differ from the last build's, by
+# content: a copied working tree (a lent GPU machine's, on each call) may have new times.
 built=$(ls torch_ext/_C*.so 2>/dev/null | head -n 1 || true)
-if [ -z "$built" ] || [ -n "$(find csrc cuda torch_ext/csrc setup.py -newer "$built" -type f | head -n 1)" ]; then
+inputs=$({
+  find csrc cuda torch_ext/csrc setup.py -type f | LC_ALL=C sort | xargs sha256sum
+  echo "MYDROPOUT_CUDA=${MYDROPOUT_CUDA:-} TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-}"
+  "$PY" -c "import importlib.metadata as m; print('torch', m.version('torch'))"
+} | sha256sum)
+stamp=build/setup.sha256
+if [ -z "$built" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
   "$PY" -m pip install -q --no-build-isolation -e .
+  mkdir -p build && echo "$inputs" >"$stamp"
 fi
 "$PY" -c "import torch, torch_ext; print('torch', torch.__version__, '| CUDA build:', torch.version.cuda, '| GPU:', torch.cuda.is_available(), '| CPU path:', torch.ops.torch_ext.cpu_path())"

@@ -66,6 +66,42 @@ def test_compile_fullgraph_seeded_equals_eager():
                        torch.autograd.grad(compiled, x, grad)[0])
 
 
+@pytest.mark.parametrize("call", [
+    lambda x: torch_ext.mydropout(x, 0.5),
+    lambda x: torch_ext.mydropout(x, 0.5, seed=3, offset=1),
+    lambda x: torch_ext.mydropout2d(x.view(1, 2, 2, 2), 0.5, seed=3),
+], ids=["drawn", "seeded", "seeded-channels"])
+def test_compiled_graph_of_a_cuda_input_holds_no_cpu_tensor(call):
+    # Inductor keeps no CUDA graph (mode="reduce-overhead") for a graph with a CPU node in the
+    # devices that its lowering records (check_multiple_devices_or_any_cpu_nodes). That lowering
+    # runs here on fake CUDA tensors, so no GPU is needed; without grad, since the autograd
+    # engine wants a real GPU (the backward takes its state from the forward), and out of place
+    # (in place needs Inductor's passes before lowering; it makes its state the same way).
+    from torch._dynamo.backends.common import aot_autograd
+    from torch._guards import detect_fake_mode
+    from torch._inductor.decomposition import select_decomp_table
+    from torch._inductor.graph import GraphLowering
+    from torch._inductor.virtualized import V
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    devices = []
+
+    def lower(gm, example_inputs):
+        with V.set_fake_mode(detect_fake_mode(example_inputs)):
+            graph = GraphLowering(gm, example_inputs=example_inputs)
+            with V.set_graph_handler(graph):
+                graph.run(*example_inputs)
+        devices.append({device.type for device in graph.device_node_mapping})
+        return gm
+
+    torch._dynamo.reset()
+    backend = aot_autograd(fw_compiler=lower, decompositions=select_decomp_table())
+    f = torch.compile(call, backend=backend, fullgraph=True)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        f(torch.empty(8, device="cuda"))
+    assert devices == [{"cuda"}]
+
+
 def test_a_changing_first_index_compiles_once_more_not_once_per_value():
     # Dynamo makes an int that changes dynamic at its first recompile; the schema's SymInt keeps
     # it so through the ops, their fake kernels and the backward.

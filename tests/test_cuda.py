@@ -109,6 +109,32 @@ def test_cuda_graph_replays_draw_fresh_masks_and_matching_backward():
     assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
 
 
+@pytest.mark.parametrize("seed", [None, 5])
+def test_compile_reduce_overhead_keeps_its_cuda_graphs_and_the_mask_contract(seed):
+    # torch.compile's own CUDA graphs: after warm-up and recording, each call replays the
+    # forward and backward graphs. Drawn, each replay draws its own mask; seeded, eager's.
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    f = torch.compile(lambda x: torch_ext.mydropout(x, 0.5, seed=seed), mode="reduce-overhead",
+                      fullgraph=True)
+    x = torch.ones(4096, device="cuda", requires_grad=True)
+    masks = []
+    for _ in range(5):
+        torch.compiler.cudagraph_mark_step_begin()
+        y = f(x)
+        (grad,) = torch.autograd.grad(y.sum(), x)
+        assert torch.equal(grad != 0, y != 0)  # the backward used this call's mask
+        masks.append((y != 0).clone())
+    if seed is None:
+        assert all(not torch.equal(a, b) for a, b in zip(masks, masks[1:]))
+    else:
+        eager = torch_ext.mydropout(x.detach(), 0.5, seed=seed) != 0
+        assert all(torch.equal(mask, eager) for mask in masks)
+    assert counters["inductor"]["cudagraph_skips"] == 0
+
+
 @pytest.mark.slow
 def test_cuda_equals_cpu_past_2_pow_31_elements():
     # Every element of a float16 tensor of more than 2**31 elements, out of place and in

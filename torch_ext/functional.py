@@ -43,7 +43,11 @@ def _state(input, seed, offset, generator):
     if generator is not None:
         raise ValueError("mydropout: give either seed or generator, not both")
     seed, offset = _as_int64("seed", seed), _as_int64("offset", offset)
-    return torch.tensor([seed, offset], dtype=torch.int64)
+    # Eager, the state stays on the CPU, and the kernels take it by value: no copy to the device,
+    # also under CUDA-graph capture. Compiled, it is made in the graph on input's device, since
+    # Inductor keeps no CUDA graph (mode="reduce-overhead") for a graph with a CPU tensor in it.
+    device = input.device if torch.compiler.is_compiling() else None
+    return torch.tensor([seed, offset], dtype=torch.int64, device=device)
 
 
 def prepare(input, p, training, seed, offset, generator, first_index):

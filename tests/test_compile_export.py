@@ -66,17 +66,18 @@ def test_compile_fullgraph_seeded_equals_eager():
                        torch.autograd.grad(compiled, x, grad)[0])
 
 
-@pytest.mark.parametrize("call", [
-    lambda x: torch_ext.mydropout(x, 0.5),
-    lambda x: torch_ext.mydropout(x, 0.5, seed=3, offset=1),
-    lambda x: torch_ext.mydropout2d(x.view(1, 2, 2, 2), 0.5, seed=3),
+@pytest.mark.parametrize("call, graphs", [
+    (lambda x, seed: torch_ext.mydropout(x, 0.5), 1),
+    (lambda x, seed: torch_ext.mydropout(x, 0.5, seed=seed, offset=1), 2),
+    (lambda x, seed: torch_ext.mydropout2d(x.view(1, 2, 2, 2), 0.5, seed=seed), 2),
 ], ids=["drawn", "seeded", "seeded-channels"])
-def test_compiled_graph_of_a_cuda_input_holds_no_cpu_tensor(call):
+def test_compiled_graph_of_a_cuda_input_holds_no_cpu_tensor(call, graphs):
     # Inductor keeps no CUDA graph (mode="reduce-overhead") for a graph with a CPU node in the
     # devices that its lowering records (check_multiple_devices_or_any_cpu_nodes). That lowering
     # runs here on fake CUDA tensors, so no GPU is needed; without grad, since the autograd
     # engine wants a real GPU (the backward takes its state from the forward), and out of place
-    # (in place needs Inductor's passes before lowering; it makes its state the same way).
+    # (in place needs Inductor's passes before lowering; it makes its state the same way). A
+    # second seed recompiles the seeded calls with a symbolic one.
     from torch._dynamo.backends.common import aot_autograd
     from torch._guards import detect_fake_mode
     from torch._inductor.decomposition import select_decomp_table
@@ -98,8 +99,25 @@ def test_compiled_graph_of_a_cuda_input_holds_no_cpu_tensor(call):
     backend = aot_autograd(fw_compiler=lower, decompositions=select_decomp_table())
     f = torch.compile(call, backend=backend, fullgraph=True)
     with FakeTensorMode(allow_non_fake_inputs=True):
-        f(torch.empty(8, device="cuda"))
-    assert devices == [{"cuda"}]
+        x = torch.empty(8, device="cuda")
+        f(x, 3)
+        f(x, 4)
+    assert devices == [{"cuda"}] * graphs
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_export_of_a_cuda_input_ties_no_device_to_a_seeded_state(strict):
+    # An exported program runs on another device than the one it was exported on.
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    class Seeded(nn.Module):
+        def forward(self, x):
+            return torch_ext.mydropout(x, 0.5, seed=3, offset=1)
+
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        ep = torch.export.export(Seeded(), (torch.empty(8, device="cuda"),), strict=strict)
+    x = torch.rand(8) + 1
+    assert torch.equal(ep.module()(x), Seeded()(x))
 
 
 def test_a_changing_first_index_compiles_once_more_not_once_per_value():

@@ -43,11 +43,26 @@ def _state(input, seed, offset, generator):
     if generator is not None:
         raise ValueError("mydropout: give either seed or generator, not both")
     seed, offset = _as_int64("seed", seed), _as_int64("offset", offset)
-    # Eager, the state stays on the CPU, and the kernels take it by value: no copy to the device,
-    # also under CUDA-graph capture. Compiled, it is made in the graph on input's device, since
-    # Inductor keeps no CUDA graph (mode="reduce-overhead") for a graph with a CPU tensor in it.
-    device = input.device if torch.compiler.is_compiling() else None
-    return torch.tensor([seed, offset], dtype=torch.int64, device=device)
+    if input.device.type != "cpu" and _compiling_not_exporting():
+        return _state_on_device(seed, offset, input.device)
+    # The kernels take a CPU state by value: no copy to the device, also under CUDA-graph
+    # capture; and an exported program keeps no device of its own for it.
+    return torch.tensor([seed, offset], dtype=torch.int64)
+
+
+def _compiling_not_exporting():
+    # torch.compiler.is_exporting() is True under torch.compile too in torch 2.11.
+    return torch.compiler.is_compiling() and not getattr(torch.compiler, "_is_exporting_flag",
+                                                         False)
+
+
+def _state_on_device(seed, offset, device):
+    """The state of a compiled call on the input's device: Inductor keeps no CUDA graph
+    (mode="reduce-overhead") for a graph with a CPU tensor in it. Not torch.tensor: for a seed
+    that changes between calls (symbolic, which Dynamo tells no type test), it makes the state
+    on the CPU and copies it over."""
+    return torch.stack([torch.scalar_tensor(v, dtype=torch.int64, device=device)
+                        for v in (seed, offset)])
 
 
 def prepare(input, p, training, seed, offset, generator, first_index):

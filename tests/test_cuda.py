@@ -86,6 +86,7 @@ def test_generator_on_another_gpu_is_refused():
         torch_ext.mydropout(torch.ones(8, device="cuda:0"), 0.5, generator=gen)
 
 
+@pytest.mark.cuda_graphs
 def test_cuda_graph_replays_draw_fresh_masks_and_matching_backward():
     x = torch.ones(4096, device="cuda", requires_grad=True)
     g = torch.cuda.CUDAGraph()
@@ -109,12 +110,17 @@ def test_cuda_graph_replays_draw_fresh_masks_and_matching_backward():
     assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
 
 
+@pytest.mark.cuda_graphs
 @pytest.mark.parametrize("seed", [None, 5])
-def test_compile_reduce_overhead_keeps_its_cuda_graphs_and_the_mask_contract(seed):
+def test_compile_reduce_overhead_keeps_its_cuda_graphs_and_the_mask_contract(seed, monkeypatch):
     # torch.compile's own CUDA graphs: after warm-up and recording, each call replays the
     # forward and backward graphs. Drawn, each replay draws its own mask; seeded, eager's.
     from torch._dynamo.utils import counters
 
+    replays = []
+    replay = torch.cuda.CUDAGraph.replay
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay",
+                        lambda graph: replays.append(graph) or replay(graph))
     torch._dynamo.reset()
     counters.clear()
     f = torch.compile(lambda x: torch_ext.mydropout(x, 0.5, seed=seed), mode="reduce-overhead",
@@ -133,6 +139,7 @@ def test_compile_reduce_overhead_keeps_its_cuda_graphs_and_the_mask_contract(see
         eager = torch_ext.mydropout(x.detach(), 0.5, seed=seed) != 0
         assert all(torch.equal(mask, eager) for mask in masks)
     assert counters["inductor"]["cudagraph_skips"] == 0
+    assert len(replays) >= 6  # forward and backward, in 3 calls or more
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@
 #   memcheck  compute-sanitizer --tool memcheck over the CUDA cases of tests/test_cuda.py,
 #             tests/test_contract.py and tests/test_channel.py, with torch's caching allocator
 #             off: an access past a tensor inside one of its pooled blocks goes unseen. The
-#             slow test is left out, and the graph test, since capture forbids cudaMalloc.
+#             slow test is left out, and the cuda_graphs ones, since capture forbids cudaMalloc.
 # e.g. `bash tools/gpu_session.sh tests bench`. Logs and results go to $OUT (what the device
 # tool brings back; at most 8 files), else to gpu-out/. A failing stage does not stop the next.
 # A task lent a GPU has 15 minutes of device time in all, the machine's start included, and a
@@ -20,12 +20,14 @@
 # from the start (the build included), so the call ends with its logs and leaves a few minutes
 # for one short rerun on the warm machine, which keeps the build. pip is kept off the network
 # (there is none): a missing package fails at once instead of after retries. Compiler
-# warnings fail no build there (WERROR=, tests/cuda/Makefile): its host compiler is not CI's.
+# warnings fail no build there (MYDROPOUT_WERROR=, tests/cuda/Makefile): its host compiler is
+# not CI's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1 MYDROPOUT_CUDA=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} PIP_NO_INDEX=1 WERROR=
+export PYTHONUNBUFFERED=1 MYDROPOUT_CUDA=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} PIP_NO_INDEX=1 \
+  MYDROPOUT_WERROR=
 export PATH="$PATH:${CUDA_HOME:-/usr/local/cuda}/bin"
 deadline=$((SECONDS + ${SESSION_LIMIT:-540}))
 # A stage's limit: its own, or what is left before the deadline if that is less.
@@ -71,7 +73,7 @@ for stage in "${stages[@]}"; do
       PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout "$(within "${LIMIT_MEMCHECK:-125}")" \
         compute-sanitizer --tool memcheck --error-exitcode 1 .venv/bin/python -m pytest \
         tests/test_cuda.py tests/test_contract.py tests/test_channel.py --cuda-only \
-        -m "not slow" -k "not graph" -q -p no:cacheprovider 2>&1 |
+        -m "not slow and not cuda_graphs" -q -p no:cacheprovider 2>&1 |
         tee "$out/memcheck.log" | tail -n 15 ;;
     bench)
       stamp=$(mktemp)

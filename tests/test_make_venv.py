@@ -20,9 +20,12 @@ def test_venv_sees_the_packages_of_a_python3_that_is_a_venv(tmp_path):
     outer = tmp_path / "outer"
     venv.create(outer, with_pip=False)
     outer_lib = pathlib.Path(_purelib(outer / "bin" / "python"))
-    # A stand-in for torch, and a package that is reached through a .pth file of python3's.
+    # Stand-ins for torch and pip, and a package reached through a .pth file of python3's.
     (outer_lib / "torch").mkdir()
     (outer_lib / "torch" / "__init__.py").write_text("")
+    (outer_lib / "pip").mkdir()
+    (outer_lib / "pip" / "__init__.py").write_text("")
+    (outer_lib / "pip" / "__main__.py").write_text("print(__file__)")
     (tmp_path / "extra").mkdir()
     (tmp_path / "extra" / "via_pth.py").write_text("")
     (outer_lib / "extra.pth").write_text(f"{tmp_path / 'extra'}\n")
@@ -33,7 +36,9 @@ def test_venv_sees_the_packages_of_a_python3_that_is_a_venv(tmp_path):
                    check=True, env=env)
 
     inner = str(tmp_path / "inner" / "bin" / "python")
-    subprocess.run([inner, "-m", "pip", "--version"], check=True, capture_output=True)
+    pip = subprocess.run([inner, "-m", "pip", "--version"], check=True, capture_output=True,
+                         text=True, cwd=tmp_path).stdout.strip()
+    assert pip == str(outer_lib / "pip" / "__main__.py")
     code = ("import sys, torch, via_pth; print(torch.__file__); "
             "print(sys.path.index(sys.argv[1]) < sys.path.index(sys.argv[2]))")
     out = subprocess.run([inner, "-c", code, _purelib(inner), str(outer_lib)], check=True,

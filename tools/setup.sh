@@ -28,11 +28,12 @@ built=$(ls torch_ext/_C*.so 2>/dev/null | head -n 1 || true)
 inputs=$({
   find csrc cuda torch_ext/csrc setup.py -type f | LC_ALL=C sort | xargs sha256sum
   echo "MYDROPOUT_CUDA=${MYDROPOUT_CUDA:-} TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-}"
-  "$PY" -c "import importlib.metadata as m; print('torch', m.version('torch'))"
+  "$PY" -c "import importlib.metadata as m, sys; print(sys.version, 'torch', m.version('torch'))"
 } | sha256sum)
-stamp=build/setup.sha256
+# In .venv: a new .venv has no editable install of torch_ext yet, whatever the library.
+stamp=.venv/torch_ext-build.sha256
 if [ -z "$built" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
   "$PY" -m pip install -q --no-build-isolation -e .
-  mkdir -p build && echo "$inputs" >"$stamp"
+  echo "$inputs" >"$stamp"
 fi
 "$PY" -c "import torch, torch_ext; print('torch', torch.__version__, '| CUDA build:', torch.version.cuda, '| GPU:', torch.cuda.is_available(), '| CPU path:', torch.ops.torch_ext.cpu_path())"

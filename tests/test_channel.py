@@ -232,3 +232,20 @@ def test_cuda_equals_cpu(dtype):
     cpu = torch.ops.torch_ext.mydropout_channels(x, 0.3, state, 5)
     for s in (state, state.cuda()):
         assert_same_bits(torch.ops.torch_ext.mydropout_channels(x.cuda(), 0.3, s, 5), cpu)
+
+
+def test_first_index_is_bounded_by_the_pairs_not_the_elements():
+    # The channel mask takes one draw per pair: N * C of them, whatever the spatial size.
+    x = torch.randn(2, 3, 100)
+    last = 2**63 - 7
+    assert_same_bits(torch_ext.mydropout_channels(x, 0.3, seed=5, first_index=last),
+                     channel_dropout(x, 0.3, 5, 0, last))
+    with pytest.raises(ValueError, match=r"\[0, 2\*\*63 - 6\), 6 being the call's mask draws"):
+        torch_ext.mydropout_channels(x, 0.3, seed=5, first_index=last + 1)
+
+
+def test_an_empty_input_of_many_pairs_makes_no_multipliers():
+    # 2**48 pairs with no element: a multiplier per pair would take 2**50 bytes.
+    x = torch.empty(2**24, 2**24, 0)
+    y = torch.ops.torch_ext.mydropout_channels(x, 0.5, torch.tensor([1, 2]), 0)
+    assert y.shape == x.shape

@@ -188,7 +188,7 @@ CASES = [
     err("F: first_index 2**64", lambda: F(X, first_index=2**64), ValueError,
         "first_index must be in"),
     err("F: first_index 2**63 - numel", lambda: F(X, seed=1, first_index=2**63 - 16),
-        ValueError, r"first_index must be in \[0, 2\*\*63 - numel\), but got"),
+        ValueError, r"first_index must be in \[0, 2\*\*63 - 16\), 16 being the call's mask draws"),
     err("F: first_index float", lambda: F(X, seed=1, first_index=1.0), TypeError,
         "first_index must be an int"),
     err("F: first_index bool", lambda: F(X, seed=1, first_index=True), TypeError,

@@ -20,15 +20,17 @@ def _check(input, p, state, first_index, draws):
     torch._check(state.device.type == "cpu" or state.device == input.device,
                  lambda: "mydropout: state must be on the CPU or on the input's device "
                  f"({input.device}), but is on {state.device}")
-    torch._check_value(first_index >= 0, lambda: _first_index_message(first_index))
+    torch._check_value(first_index >= 0, lambda: _first_index_message(first_index, draws))
     torch._check_value(first_index <= 2**63 - 1 - draws,
-                       lambda: _first_index_message(first_index))
+                       lambda: _first_index_message(first_index, draws))
 
 
-def _first_index_message(first_index):
-    # int() gives a symbolic first_index's traced value rather than its symbol's name; that it
-    # pins the value does not matter on this path, which raises.
-    return f"mydropout: first_index must be in [0, 2**63 - numel), but got {int(first_index)}"
+def _first_index_message(first_index, draws):
+    # int() gives a symbolic value's traced value rather than its symbol's name; that it pins
+    # the value does not matter on this path, which raises.
+    draws = int(draws)
+    return (f"mydropout: first_index must be in [0, 2**63 - {draws}), {draws} being the call's "
+            f"mask draws, but got {int(first_index)}")
 
 
 @torch.library.register_fake("torch_ext::philox_state")

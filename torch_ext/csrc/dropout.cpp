@@ -21,8 +21,9 @@ mydropout_dtype kernel_dtype(const at::Tensor &t) {
   }
 }
 
+// draws: the mask indices the call takes from first_index on (numel, or N * C for channels).
 static void check_args(const at::Tensor &input, double p, const at::Tensor &state,
-                       int64_t first_index) {
+                       int64_t first_index, int64_t draws) {
   TORCH_CHECK_VALUE(p >= 0.0 && p <= 1.0,
                     "dropout probability has to be between 0 and 1, but got ", p);
   // None for a tensor argument reaches the in-place op as an undefined tensor.
@@ -40,9 +41,9 @@ static void check_args(const at::Tensor &input, double p, const at::Tensor &stat
               "mydropout: state must be on the CPU or on the input's device (", input.device(),
               "), but is on ", state.device());
   TORCH_CHECK_VALUE(first_index >= 0 &&
-                        first_index <= std::numeric_limits<int64_t>::max() - input.numel(),
-                    "mydropout: first_index must be in [0, 2**63 - numel), but got ",
-                    first_index);
+                        first_index <= std::numeric_limits<int64_t>::max() - draws,
+                    "mydropout: first_index must be in [0, 2**63 - ", draws, "), ", draws,
+                    " being the call's mask draws, but got ", first_index);
 }
 
 // Whether the kernels may walk t's memory as it is: dense, and its data pointer aligned to its
@@ -59,7 +60,7 @@ static mydropout_params params(double p, int64_t first_index) {
 
 at::Tensor dropout(const at::Tensor &input, double p, const at::Tensor &state,
                    int64_t first_index, KernelRunner run) {
-  check_args(input, p, state, first_index);
+  check_args(input, p, state, first_index, input.numel());
   // The contract's layout; for a non-overlapping dense input it has the input's strides, so
   // both walk memory in the same element order.
   at::Tensor out = at::empty_like(input);
@@ -94,7 +95,7 @@ static bool may_share_memory(const at::Tensor &t) {
 
 void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_t first_index,
               KernelRunner run) {
-  check_args(input, p, state, first_index);
+  check_args(input, p, state, first_index, input.numel());
   TORCH_CHECK(!may_share_memory(input),
               "mydropout: in-place dropout of a tensor whose elements may share memory (an "
               "expanded tensor, say) is not supported; clone it first");
@@ -120,14 +121,16 @@ static std::optional<bool> channel_order(const at::Tensor &t, int64_t spatial) {
 at::Tensor dropout_channels(const at::Tensor &input, double p, const at::Tensor &state,
                             int64_t first_index, KernelRunner run, ChannelPass pass) {
   TORCH_CHECK(input.dim() >= 2, "Feature dropout requires at least 2 dimensions in the input");
+  const int64_t channels = input.size(1), pairs = input.size(0) * channels;
+  check_args(input, p, state, first_index, pairs);
+  // Before the multipliers, which an empty input of many pairs would make for nothing.
+  if (input.numel() == 0) return at::empty_like(input);
   // The kernel on ones gives each pair's multiplier, 0 or the contract's scale, in the dtype
   // the contract multiplies in: float32, or double for float64.
   const at::ScalarType math = kernel_dtype(input) == MYDROPOUT_F64 ? at::kDouble : at::kFloat;
-  const int64_t channels = input.size(1), pairs = input.size(0) * channels;
   const at::Tensor m =
       dropout(at::ones({pairs}, input.options().dtype(math)), p, state, first_index, run);
   at::Tensor out = at::empty_like(input);
-  if (out.numel() == 0) return out;
   const int64_t spatial = out.numel() / pairs;
   // The output keeps empty_like's layout; where the pass cannot walk it, the pass runs on a
   // contiguous copy first.

@@ -46,6 +46,27 @@ def test_eval_and_p0_return_the_input(device, dtype):
     assert torch_ext.mydropout(x, 0.0, inplace=True) is x
 
 
+def test_an_empty_input_is_returned_and_draws_nothing(device):
+    # As F.dropout: the input itself, even of a dtype that training refuses, and no draw.
+    g = torch.Generator(device).manual_seed(1)
+    before = g.get_state()
+    for x in (torch.empty(0, 3, device=device),
+              torch.empty(2, 0, 4, dtype=torch.int64, device=device)):
+        assert torch_ext.mydropout(x, 0.5, generator=g) is x
+        assert torch_ext.mydropout(x, 0.5, inplace=True, generator=g) is x
+        assert torch_ext.mydropout_channels(x, 0.5, generator=g) is x
+        assert torch_ext.MyDropout(0.5)(x) is x
+    assert torch.equal(g.get_state(), before)
+
+
+def test_a_seeded_call_keeps_its_state_on_the_cpu_whatever_the_default_device():
+    x = torch.randn(4, 5, 6)
+    expected = [torch_ext.mydropout(x, 0.5, seed=3), torch_ext.mydropout1d(x, 0.5, seed=3)]
+    with torch.device("meta"):
+        assert_same_bits(torch_ext.mydropout(x, 0.5, seed=3), expected[0])
+        assert_same_bits(torch_ext.mydropout1d(x, 0.5, seed=3), expected[1])
+
+
 def test_eval_returns_even_the_inputs_that_training_refuses():
     # Sparse and nested tensors are refused in training (tests/test_errors.py); nn.Dropout
     # returns them unchanged in eval mode, and so do we.

@@ -35,19 +35,26 @@ def _as_int64(name, value):
     return value - _U64 if value >= 2**63 else value
 
 
-def _state(input, seed, offset, generator):
+def _checked_seed(seed, offset, generator):
+    """(seed, offset) as the int64s of the op's state, or None where the state is drawn."""
     if seed is None:
         if offset != 0:
             raise ValueError("mydropout: offset is used with an explicit seed only")
-        return torch.ops.torch_ext.philox_state(input, generator)
+        return None
     if generator is not None:
         raise ValueError("mydropout: give either seed or generator, not both")
-    seed, offset = _as_int64("seed", seed), _as_int64("offset", offset)
+    return _as_int64("seed", seed), _as_int64("offset", offset)
+
+
+def _state(input, seed_pair, generator):
+    if seed_pair is None:
+        return torch.ops.torch_ext.philox_state(input, generator)
     if input.device.type != "cpu" and _compiling_not_exporting():
-        return _state_on_device(seed, offset, input.device)
+        return _state_on_device(*seed_pair, input.device)
     # The kernels take a CPU state by value: no copy to the device, also under CUDA-graph
-    # capture; and an exported program keeps no device of its own for it.
-    return torch.tensor([seed, offset], dtype=torch.int64)
+    # capture; and an exported program keeps no device of its own for it. On the CPU whatever
+    # the default device (torch.set_default_device).
+    return torch.tensor(seed_pair, dtype=torch.int64, device="cpu")
 
 
 def _compiling_not_exporting():
@@ -67,7 +74,7 @@ def _state_on_device(seed, offset, device):
 
 def prepare(input, p, training, seed, offset, generator, first_index):
     """The checks every functional makes, then the op's (p, state, first_index); None where
-    dropout returns the input itself (eval mode, or p == 0)."""
+    dropout returns the input itself (eval mode, p == 0, or an empty input)."""
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
     p = check_p(p)
@@ -76,12 +83,15 @@ def prepare(input, p, training, seed, offset, generator, first_index):
     if input.is_nested or input.layout != torch.strided:
         kind = "nested" if input.is_nested else input.layout
         raise NotImplementedError(f"mydropout: {kind} tensors are not supported")
-    # The op bounds first_index by 2**63 - numel; this keeps ints past int64 from the op's
-    # argument parser, whose message would be unclear. A SymInt (torch.export tracing one made
+    # The op bounds first_index by 2**63 less its mask draws; this keeps ints past int64 from
+    # the op's argument parser, whose message would be unclear. A SymInt (torch.export tracing one made
     # from a dynamic size) cannot be past int64, and the op's fake kernel checks its range.
     if not isinstance(first_index, torch.SymInt):
         first_index = _check_int("first_index", first_index, 2**63, "2**63")
-    return p, _state(input, seed, offset, generator), first_index
+    seed_pair = _checked_seed(seed, offset, generator)
+    if input.numel() == 0:  # as F.dropout: the input itself, and nothing drawn
+        return None
+    return p, _state(input, seed_pair, generator), first_index
 
 
 def mydropout(

@@ -271,7 +271,9 @@ CASES = [
           RuntimeError, "elements may share memory")
       for kind, make in OVERLAPPING.items()
       for api, call in [("F", lambda t: F(t, inplace=True)), ("M", M(inplace=True)),
-                        ("op_", lambda t: OP_(t, 0.5, state(), 0))]],
+                        ("op_", lambda t: OP_(t, 0.5, state(), 0)),
+                        ("channels", lambda t: torch_ext.mydropout_channels(t, inplace=True)),
+                        ("M1d", torch_ext.MyDropout1d(inplace=True))]],
     # Strides that interleave without overlap, which no view op makes, are refused too.
     err("op_: interleaved as_strided", lambda: OP_(torch.randn(8).as_strided((3, 2), (2, 3)),
                                                    0.5, state(), 0),

@@ -80,3 +80,12 @@ def test_huggingface_bert_trains_and_keeps_its_eval_output():
     out.loss.backward()
     assert len(calls) == 1 + 2 * 2 + 1
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_a_failed_replacement_leaves_the_model_as_it_was():
+    bad = nn.Dropout(0.1)
+    bad.p = 2.0  # nn.Dropout checks p when made only
+    model = nn.Sequential(nn.Dropout(0.3), nn.Sequential(bad))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        torch_ext.replace_dropout(model)
+    assert type(model[0]) is nn.Dropout and model[1][0] is bad

@@ -39,13 +39,17 @@ def replace_dropout(model):
     # One replacement per module, so that a module the model holds twice (under two names,
     # or in two parents) stays one module; named_children would name it once only.
     done = {}  # a module hashes by identity
-    for parent in list(model.modules()):
-        for name, child in list(parent._modules.items()):
+    places = []
+    for parent in model.modules():
+        for name, child in parent._modules.items():
             if child is None:
                 continue
             if child not in done:
                 done[child] = _replacement(child)
-            new = done[child]
-            if new is not None:
-                setattr(parent, name, new)
+            if done[child] is not None:
+                places.append((parent, name, done[child]))
+    # Every replacement is made before any is put in, so that one that fails (an nn.Dropout
+    # whose p was set to something else) leaves the model as it was.
+    for parent, name, new in places:
+        setattr(parent, name, new)
     return model

@@ -76,14 +76,37 @@ def _philox_state_vmap(info, in_dims, input, generator=None):
     return torch.stack(states), 0
 
 
+def _samples(info, in_dims, input, state):
+    """(input, state) of each sample in turn: each batched one selected, the others whole."""
+    input_dim, state_dim = in_dims[0], in_dims[2]
+    for b in range(info.batch_size):
+        yield (input if input_dim is None else input.select(input_dim, b),
+               state if state_dim is None else state.select(state_dim, b))
+
+
+def _per_sample_vmap(name):
+    # Each sample in turn, as vmap's fallback would run it, without the fallback's warning that
+    # asks for a batching rule: a sample's mask starts at first_index in its own memory order,
+    # so the batch cannot be one call.
+    op = getattr(torch.ops.torch_ext, name)
+
+    def rule(info, in_dims, input, p, state, first_index=0):
+        outs = [op(x, p, s, first_index) for x, s in _samples(info, in_dims, input, state)]
+        return torch.stack(outs), 0
+
+    torch.library.register_vmap(f"torch_ext::{name}", rule)
+
+
+_per_sample_vmap("mydropout")
+_per_sample_vmap("mydropout_channels")
+
+
 @torch.library.register_vmap("torch_ext::mydropout_")
 def _mydropout_inplace_vmap(info, in_dims, input, p, state, first_index=0):
-    # vmap's fallback refuses in-place ops: so each sample in turn, with its own state where the
-    # states are batched, as the fallback runs the out-of-place op.
-    input_dim, state_dim = in_dims[0], in_dims[2]
-    torch._check(input_dim is not None, lambda: "mydropout: vmap of in-place dropout of a tensor "
-                 "that is not batched, with a batched state, would write it once per sample")
-    for b in range(info.batch_size):
-        sample_state = state if state_dim is None else state.select(state_dim, b)
-        torch.ops.torch_ext.mydropout_(input.select(input_dim, b), p, sample_state, first_index)
+    # vmap's fallback refuses in-place ops: so each sample in turn, as for the others.
+    torch._check(in_dims[0] is not None, lambda: "mydropout: vmap of in-place dropout of a "
+                 "tensor that is not batched, with a batched state, would write it once per "
+                 "sample")
+    for x, s in _samples(info, in_dims, input, state):
+        torch.ops.torch_ext.mydropout_(x, p, s, first_index)
     return None, None

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+from torch.utils.checkpoint import checkpoint
 
 import torch_ext
 from reference import apply_mask, assert_same_bits, keep_mask
@@ -51,6 +52,18 @@ def test_backward_saves_no_tensor_of_the_input_size(device, seeded):
     # x * 1 saves nothing either (its gradient is a constant); the dropout saves its state only.
     assert sum(t.numel() for t in saved) <= 2
     assert all(t.dtype == torch.int64 for t in saved)
+
+
+@pytest.mark.parametrize("use_reentrant", [False, True])
+@pytest.mark.parametrize("seed", [None, 4])
+def test_checkpoint_recomputes_the_forward_mask(device, use_reentrant, seed):
+    # checkpoint runs the forward again for the backward, with the default generators' states
+    # of the forward (README, "Using it in real models").
+    x = (torch.rand(1000, device=device) + 1).requires_grad_()  # no zeros: the mask is y != 0
+    y = checkpoint(lambda a: torch_ext.mydropout(a * 1, 0.5, seed=seed), x,
+                   use_reentrant=use_reentrant)
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad != 0, y != 0)
 
 
 def test_inplace_on_leaf_that_requires_grad_is_torchs_error():

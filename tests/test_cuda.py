@@ -110,19 +110,27 @@ def test_cuda_graph_replays_draw_fresh_masks_and_matching_backward():
     assert not torch.equal(masks[0], masks[1]) and not torch.equal(masks[1], masks[2])
 
 
-@pytest.mark.cuda_graphs
-@pytest.mark.parametrize("seed", [None, 5])
-def test_compile_reduce_overhead_keeps_its_cuda_graphs_and_the_mask_contract(seed, monkeypatch):
-    # torch.compile's own CUDA graphs: after warm-up and recording, each call replays the
-    # forward and backward graphs. Drawn, each replay draws its own mask; seeded, eager's.
+@pytest.fixture
+def replays(monkeypatch):
+    """The CUDA graphs replayed while a test runs, with torch.compile's caches and counters
+    reset before it; after it, that no graph was skipped."""
     from torch._dynamo.utils import counters
 
-    replays = []
+    replayed = []
     replay = torch.cuda.CUDAGraph.replay
     monkeypatch.setattr(torch.cuda.CUDAGraph, "replay",
-                        lambda graph: replays.append(graph) or replay(graph))
+                        lambda graph: replayed.append(graph) or replay(graph))
     torch._dynamo.reset()
     counters.clear()
+    yield replayed
+    assert counters["inductor"]["cudagraph_skips"] == 0
+
+
+@pytest.mark.cuda_graphs
+@pytest.mark.parametrize("seed", [None, 5])
+def test_compile_reduce_overhead_keeps_its_cuda_graphs_and_the_mask_contract(seed, replays):
+    # torch.compile's own CUDA graphs: after warm-up and recording, each call replays the
+    # forward and backward graphs. Drawn, each replay draws its own mask; seeded, eager's.
     f = torch.compile(lambda x: torch_ext.mydropout(x, 0.5, seed=seed), mode="reduce-overhead",
                       fullgraph=True)
     x = torch.ones(4096, device="cuda", requires_grad=True)
@@ -138,8 +146,25 @@ def test_compile_reduce_overhead_keeps_its_cuda_graphs_and_the_mask_contract(see
     else:
         eager = torch_ext.mydropout(x.detach(), 0.5, seed=seed) != 0
         assert all(torch.equal(mask, eager) for mask in masks)
-    assert counters["inductor"]["cudagraph_skips"] == 0
     assert len(replays) >= 6  # forward and backward, in 3 calls or more
+
+
+@pytest.mark.cuda_graphs
+def test_compile_reduce_overhead_with_a_seed_per_call_in_a_state_tensor(replays):
+    # The README's way to a new seed each call under reduce-overhead: as an int, each new value
+    # would record a graph of its own; in a state tensor the graphs are replayed.
+    f = torch.compile(lambda x, state: torch.ops.torch_ext.mydropout(x, 0.5, state),
+                      mode="reduce-overhead", fullgraph=True)
+    x = torch.ones(4096, device="cuda", requires_grad=True)
+    state = torch.zeros(2, dtype=torch.int64, device="cuda")
+    for seed in range(5):
+        state.copy_(torch.tensor([seed, 0]))
+        torch.compiler.cudagraph_mark_step_begin()
+        y = f(x, state)
+        (grad,) = torch.autograd.grad(y.sum(), x)
+        eager = torch_ext.mydropout(x.detach(), 0.5, seed=seed)
+        assert torch.equal(y, eager) and torch.equal(grad, eager)
+    assert len(replays) >= 6
 
 
 @pytest.mark.slow

@@ -43,6 +43,30 @@ def test_cuda_equals_cpu_on_special_values(dtype):
     assert_same_bits(outs[1], outs[0])
 
 
+@pytest.mark.parametrize("dtype, start, first_index", [
+    (torch.float32, 1, 1), (torch.float16, 3, 3), (torch.bfloat16, 3, 3), (torch.float64, 1, 3)])
+def test_cuda_in_place_with_a_head_before_the_vector_kernel(dtype, start, first_index):
+    # In place on a view whose start is off 16 bytes, with a first_index that puts a Philox
+    # block on a 16-byte boundary a few elements in: a head for the per-block kernel, units,
+    # and a tail (cuda/launch_plan.h), against the CPU.
+    base = torch.randn(start + 4106, dtype=torch.float64).to(dtype)
+    expected = torch_ext.mydropout(base[start:], 0.3, seed=7, first_index=first_index)
+    x = base.cuda()[start:]
+    torch_ext.mydropout(x, 0.3, inplace=True, seed=7, first_index=first_index)
+    assert_same_bits(x.cpu(), expected)
+
+
+@pytest.mark.parametrize("p", [1e-9, 1 - 1e-9, 1.0])
+@pytest.mark.parametrize("layout", ["channels_last", "transposed"])
+def test_cuda_equals_cpu_at_the_ends_of_p(p, layout):
+    # p == 1 zeroes the output with a memset, here one in a layout of its own.
+    x = torch.randn(2, 3, 5, 7)
+    x = (x.contiguous(memory_format=torch.channels_last) if layout == "channels_last"
+         else x.transpose(1, 3))
+    for op in (torch_ext.mydropout, torch_ext.mydropout_channels):
+        assert_same_bits(op(x.cuda(), p, seed=3).cpu(), op(x, p, seed=3))
+
+
 def test_cuda_state_on_device_equals_state_on_cpu():
     x = torch.randn(10007, device="cuda")
     state = torch.tensor([123, 456])

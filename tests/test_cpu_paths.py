@@ -13,8 +13,20 @@ import torch
 PROBE = r"""
 import math, sys, torch, torch_ext
 assert torch.ops.torch_ext.cpu_path() == sys.argv[1], torch.ops.torch_ext.cpu_path()
+sys.path.insert(0, sys.argv[3])
+from reference import draws
 torch.manual_seed(0)
 results = []
+# ties: p * 2**32 equal to element j's draw, which keeps it, at lanes and tails of the vectors
+r = draws(5, 6, range(64))
+for j in (0, 5, 10, 15, 16, 31, 47, 63):
+    for dtype in (torch.float32, torch.float16):
+        results.append(torch_ext.mydropout(torch.ones(64, dtype=dtype), int(r[j]) / 2**32,
+                                           seed=5, offset=6))
+# products that fall halfway between two 16-bit values, subnormal ones among them
+steps = torch.arange(1, 2049, dtype=torch.float32)
+for dtype, unit in ((torch.float16, 2**-24), (torch.bfloat16, 2**-133)):
+    results.append(torch_ext.mydropout((steps * unit).to(dtype), 0.2, seed=9))
 for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
     base = torch.randn(100_003, dtype=torch.float64).to(dtype)
     base[::97] = float("nan")
@@ -47,7 +59,8 @@ PATHS = ["scalar", "avx2", "avx512"]
 
 def run_probe(path, out):
     env = dict(os.environ, MYDROPOUT_CPU_PATH=path)
-    return subprocess.run([sys.executable, "-c", PROBE, path, str(out)], env=env,
+    tests = os.path.dirname(os.path.abspath(__file__))
+    return subprocess.run([sys.executable, "-c", PROBE, path, str(out), tests], env=env,
                           capture_output=True, text=True)
 
 

@@ -94,6 +94,16 @@ def test_meta_tensors_give_shapes():
     assert y.shape == x.shape and y.device.type == "meta"
 
 
+@pytest.mark.parametrize("op, shape, draws", [
+    (OP, (10,), 10), (OP_, (10,), 10), (torch.ops.torch_ext.mydropout_channels, (4, 3, 5), 12)],
+    ids=["mydropout", "mydropout_", "channels"])
+def test_fake_kernels_take_the_last_first_index_the_real_ones_take(op, shape, draws):
+    # The twin of the test below: where the real kernels' bound is, the fake kernels' is too.
+    for device in ("meta", "cpu"):
+        out = op(torch.zeros(shape, device=device), 0.5, STATE.to(device), 2**63 - 1 - draws)
+        assert out is None if op is OP_ else out.shape == shape
+
+
 @pytest.mark.parametrize("op, shape, p, state, first_index", [
     (torch.ops.torch_ext.mydropout_channels, (10,), 0.5, STATE, 0),
     (OP, (10,), 0.5, STATE, 2**63 - 10),

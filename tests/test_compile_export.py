@@ -146,6 +146,44 @@ def test_a_changing_first_index_compiles_once_more_not_once_per_value():
         compiled(x, 2**63 - 10)
 
 
+def test_a_changing_sequence_length_compiles_once_more_not_once_per_length():
+    # The backward's saved strides stay symbolic: as ints they pinned the length in each graph.
+    torch._dynamo.reset()
+    counter = torch._dynamo.testing.CompileCounterWithBackend("aot_eager")
+    model = nn.Sequential(nn.Linear(8, 8), torch_ext.MyDropout(0.5), torch_ext.MyDropout1d(0.5))
+    compiled = torch.compile(model, backend=counter, fullgraph=True)
+    for length in (3, 5, 7, 9, 11):
+        x = torch.randn(2, length, 8, requires_grad=True)
+        outs = []
+        for f in (model, compiled):
+            torch.manual_seed(length)
+            y = f(x)
+            outs.append((y, torch.autograd.grad(y.sum(), x)[0]))
+        assert all(torch.equal(a, b) for a, b in zip(*outs))
+    assert counter.frame_count == 2
+
+
+def test_compile_of_a_size_that_depends_on_data():
+    # x[x > 0] has a size no guard may test: the op runs, empty or not.
+    f = torch.compile(lambda x: torch_ext.mydropout(x[x > 0], 0.5, seed=3), fullgraph=True)
+    with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True):
+        for x in (torch.randn(50), -torch.rand(50)):
+            assert torch.equal(f(x), torch_ext.mydropout(x[x > 0], 0.5, seed=3))
+
+
+def test_compile_of_in_place_channel_dropout_with_symbolic_strides():
+    f = torch.compile(lambda x: torch_ext.mydropout_channels(x, 0.5, inplace=True, seed=1),
+                      fullgraph=True, dynamic=True)
+    for shape in ((4, 6, 5), (3, 7, 9)):
+        x, expected = torch.randn(shape).transpose(0, 1), torch.randn(shape).transpose(0, 1)
+        expected.copy_(x)
+        torch_ext.mydropout_channels(expected, 0.5, inplace=True, seed=1)
+        f(x)
+        assert torch.equal(x, expected)
+    with pytest.raises(Exception, match="may share memory"):
+        f(torch.randn(10).unfold(0, 3, 1))
+
+
 class ShardOfRows(nn.Module):
     """The second of two equal shards of rows: its first_index, the first shard's numel, comes
     from the dynamic batch size."""
@@ -156,6 +194,8 @@ class ShardOfRows(nn.Module):
 
 @pytest.mark.parametrize("strict", [False, True])
 def test_export_with_first_index_from_a_dynamic_size(strict):
+    # Bounded: strict export guards that an int argument made from the size fits int64, which
+    # 6 times an unbounded size need not (unbounded sizes: the test below).
     batch = torch.export.Dim("batch", max=2**40)
     program = torch.export.export(ShardOfRows(), (torch.randn(4, 6),),
                                   dynamic_shapes={"x": {0: batch}}, strict=strict)
@@ -174,6 +214,18 @@ def test_export_runs_and_equals_eager(training):
     exported = program.module()
     for a, b in zip(run(exported, x, 3), run(net, x, 3)):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_export_with_every_dimension_dynamic(strict):
+    model = nn.Sequential(nn.Linear(8, 8), torch_ext.MyDropout(0.5), torch_ext.MyDropout1d(0.5))
+    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("length")}
+    program = torch.export.export(model, (torch.randn(4, 6, 8),), dynamic_shapes={"input": dims},
+                                  strict=strict)
+    for shape in ((4, 6, 8), (9, 2, 8)):
+        x = torch.randn(shape)
+        for a, b in zip(run(program.module(), x, 5), run(model, x, 5)):
+            assert torch.equal(a, b)
 
 
 def test_jit_trace_draws_as_eager():

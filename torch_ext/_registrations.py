@@ -21,8 +21,11 @@ def _check(input, p, state, first_index, draws):
                  lambda: "mydropout: state must be on the CPU or on the input's device "
                  f"({input.device}), but is on {state.device}")
     torch._check_value(first_index >= 0, lambda: _first_index_message(first_index, draws))
-    torch._check_value(first_index <= 2**63 - 1 - draws,
-                       lambda: _first_index_message(first_index, draws))
+    # Of a symbolic size, the bound would become one on the size, which torch.export refuses for
+    # a dimension declared unbounded; the real kernel checks it when it runs.
+    if not isinstance(draws, torch.SymInt):
+        torch._check_value(first_index <= 2**63 - 1 - draws,
+                           lambda: _first_index_message(first_index, draws))
 
 
 def _first_index_message(first_index, draws):

@@ -42,8 +42,17 @@ def _may_share_memory(t):
     """The test of torch_ext/csrc/dropout.cpp's in-place op, for the in-place form here, which
     has no op of its own (copy_ finds only zero strides): with the dimensions sorted by stride,
     each stride must step past all that the smaller ones reach."""
+    dims = []  # (stride, size) of the dimensions that vary, by stride
+    for d in range(t.dim()):
+        if t.size(d) > 1:
+            # Sorted by insertion: under torch.compile the strides may be symbolic, which
+            # sorted() refuses.
+            i = len(dims)
+            while i > 0 and dims[i - 1][0] > t.stride(d):
+                i -= 1
+            dims.insert(i, (t.stride(d), t.size(d)))
     reach = 0
-    for stride, size in sorted((t.stride(d), t.size(d)) for d in range(t.dim()) if t.size(d) > 1):
+    for stride, size in dims:
         if stride <= reach:
             return True
         reach += stride * (size - 1)

@@ -3,6 +3,7 @@
 import numbers
 
 import torch
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 _U64 = 2**64
 
@@ -72,6 +73,15 @@ def _state_on_device(seed, offset, device):
                         for v in (seed, offset)])
 
 
+def _known_empty(input):
+    """Whether input has no element, where a trace can tell: not of a size that depends on data
+    under torch.compile (x[x > 0]), nor under torch.jit.trace, which makes sizes tensors. The
+    op takes empty inputs too."""
+    if torch.jit.is_tracing():
+        return False
+    return guard_or_false(input.numel() == 0)
+
+
 def prepare(input, p, training, seed, offset, generator, first_index):
     """The checks every functional makes, then the op's (p, state, first_index); None where
     dropout returns the input itself (eval mode, p == 0, or an empty input)."""
@@ -89,7 +99,7 @@ def prepare(input, p, training, seed, offset, generator, first_index):
     if not isinstance(first_index, torch.SymInt):
         first_index = _check_int("first_index", first_index, 2**63, "2**63")
     seed_pair = _checked_seed(seed, offset, generator)
-    if input.numel() == 0:  # as F.dropout: the input itself, and nothing drawn
+    if _known_empty(input):  # as F.dropout: the input itself, and nothing drawn
         return None
     return p, _state(input, seed_pair, generator), first_index
 

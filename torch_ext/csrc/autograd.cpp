@@ -71,7 +71,9 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
     ctx->save_for_backward({state});
     ctx->saved_data["p"] = p;
     ctx->saved_data["first_index"] = first_index;
-    if constexpr (Op::mask_follows_layout) ctx->saved_data["stride"] = out.strides().vec();
+    // Symbolic under torch.compile: strides() would pin each to its value, and so a size that
+    // changes between calls (a sequence length) to one value per compiled graph.
+    if constexpr (Op::mask_follows_layout) ctx->saved_data["stride"] = out.sym_strides().vec();
     return out;
   }
 
@@ -79,11 +81,11 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
     const at::Tensor state = ctx->get_saved_variables()[0];
     at::Tensor grad = grads[0];
     if constexpr (Op::mask_follows_layout) {
-      const std::vector<int64_t> stride = ctx->saved_data["stride"].toIntVector();
-      if (grad.strides() != at::IntArrayRef(stride)) {
+      const std::vector<c10::SymInt> stride = ctx->saved_data["stride"].toSymIntVector();
+      if (grad.sym_strides() != c10::SymIntArrayRef(stride)) {
         // The mask follows memory order: lay the gradient out as the forward's output was, so
         // each element meets its own mask bit.
-        grad = at::empty_strided(grad.sizes(), stride, grad.options()).copy_(grad);
+        grad = at::empty_strided_symint(grad.sym_sizes(), stride, grad.options()).copy_(grad);
       }
     }
     return {call<Op>(grad, ctx->saved_data["p"].toDouble(), state,

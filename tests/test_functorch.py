@@ -73,6 +73,17 @@ def test_vmap_of_channel_dropout_gives_each_sample_its_own_draw(device, capfd):
                                        for a, s in zip(x, states)]))
 
 
+def test_vmap_over_a_batch_of_none(device):
+    x = torch.randn(0, 2, 3, device=device)
+    calls = [lambda a: torch_ext.mydropout(a, 0.5, seed=1),
+             lambda a: torch_ext.mydropout(a, 0.5),
+             lambda a: torch_ext.mydropout(a, 0.5, inplace=True),
+             lambda a: torch_ext.mydropout_channels(a, 0.5)]
+    for call in calls:
+        out = vmap(call, randomness="different")(x)
+        assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+
+
 def test_vmap_in_place_on_an_unbatched_tensor_is_refused():
     x = torch.randn(8)
     states = torch.stack([torch.ops.torch_ext.philox_state(x)] * 2)

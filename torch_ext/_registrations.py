@@ -76,6 +76,8 @@ def _philox_state_vmap(info, in_dims, input, generator=None):
         return torch.ops.torch_ext.philox_state(input, generator), None
     states = [torch.ops.torch_ext.philox_state(input, generator)
               for _ in range(info.batch_size)]
+    if not states:  # a batch of none, which torch.stack refuses
+        return input.new_empty((0, 2), dtype=torch.int64), 0
     return torch.stack(states), 0
 
 
@@ -95,6 +97,9 @@ def _per_sample_vmap(name):
 
     def rule(info, in_dims, input, p, state, first_index=0):
         outs = [op(x, p, s, first_index) for x, s in _samples(info, in_dims, input, state)]
+        if not outs:  # a batch of none, which torch.stack refuses
+            sample = input.shape if in_dims[0] is None else input.movedim(in_dims[0], 0).shape[1:]
+            return input.new_empty((0, *sample)), 0
         return torch.stack(outs), 0
 
     torch.library.register_vmap(f"torch_ext::{name}", rule)

@@ -77,9 +77,10 @@ def _known_empty(input):
     """Whether input has no element, where a trace can tell: not of a size that depends on data
     under torch.compile (x[x > 0]), nor under torch.jit.trace, which makes sizes tensors. The
     op takes empty inputs too."""
-    if torch.jit.is_tracing():
-        return False
-    return guard_or_false(input.numel() == 0)
+    if torch.compiler.is_compiling():
+        return guard_or_false(input.numel() == 0)
+    n = input.numel()
+    return type(n) is int and n == 0
 
 
 def prepare(input, p, training, seed, offset, generator, first_index):

@@ -11,8 +11,10 @@ import warnings
 
 import torch
 from torch import nn
+from torch.fx import Proxy
 
 from .functional import check_p, prepare
+from .fx import function_node, module_node
 
 
 def mydropout_channels(
@@ -26,6 +28,10 @@ def mydropout_channels(
     (batch, channel) pair, so a shard of rows n0.. of a batch takes ``first_index=n0 * C``. The
     backward recomputes the mask from the state; nothing of the input's size is kept for it.
     """
+    if isinstance(input, Proxy):
+        return function_node(mydropout_channels, (input, p, training, inplace),
+                             dict(seed=seed, offset=offset, generator=generator,
+                                  first_index=first_index))
     args = prepare(input, p, training, seed, offset, generator, first_index)
     if args is None:
         return input
@@ -84,6 +90,8 @@ def _warn_unless(dim, name, expected):
 def mydropout1d(input, p=0.5, training=True, inplace=False, **kwargs):
     """F.dropout1d with the mask of mydropout_channels: input (N, C, L), or (C, L) unbatched.
     Keywords as mydropout_channels."""
+    if isinstance(input, Proxy):
+        return function_node(mydropout1d, (input, p, training, inplace), kwargs)
     p = check_p(p)
     if input.dim() not in (2, 3):
         raise RuntimeError(
@@ -100,6 +108,8 @@ def mydropout1d(input, p=0.5, training=True, inplace=False, **kwargs):
 def mydropout2d(input, p=0.5, training=True, inplace=False, **kwargs):
     """F.dropout2d with the mask of mydropout_channels: input (N, C, H, W). As in torch, a 3D
     input is taken as (N, C, L), with a warning. Keywords as mydropout_channels."""
+    if isinstance(input, Proxy):
+        return function_node(mydropout2d, (input, p, training, inplace), kwargs)
     p = check_p(p)
     _warn_unless(input.dim(), "dropout2d", (3, 4))
     if input.dim() == 3:
@@ -117,6 +127,8 @@ def mydropout2d(input, p=0.5, training=True, inplace=False, **kwargs):
 def mydropout3d(input, p=0.5, training=True, inplace=False, **kwargs):
     """F.dropout3d with the mask of mydropout_channels: input (N, C, D, H, W), or (C, D, H, W)
     unbatched. Keywords as mydropout_channels."""
+    if isinstance(input, Proxy):
+        return function_node(mydropout3d, (input, p, training, inplace), kwargs)
     p = check_p(p)
     _warn_unless(input.dim(), "dropout3d", (4, 5))
     if input.dim() != 5:
@@ -132,6 +144,8 @@ class _ChannelDropout:
         super().__init__(p, inplace)
 
     def forward(self, input):
+        if isinstance(input, Proxy) and (node := module_node(self, input)) is not None:
+            return node
         return self.functional(input, self.p, self.training, self.inplace)
 
 

@@ -3,7 +3,10 @@
 import numbers
 
 import torch
+from torch.fx import Proxy
 from torch.fx.experimental.symbolic_shapes import guard_or_false
+
+from .fx import function_node
 
 _U64 = 2**64
 
@@ -95,8 +98,8 @@ def prepare(input, p, training, seed, offset, generator, first_index):
         kind = "nested" if input.is_nested else input.layout
         raise NotImplementedError(f"mydropout: {kind} tensors are not supported")
     # The op bounds first_index by 2**63 less its mask draws; this keeps ints past int64 from
-    # the op's argument parser, whose message would be unclear. A SymInt (torch.export tracing one made
-    # from a dynamic size) cannot be past int64, and the op's fake kernel checks its range.
+    # the op's argument parser, whose message would be unclear. A SymInt (torch.export tracing
+    # one made from a dynamic size) cannot be past int64, and the op checks its range.
     if not isinstance(first_index, torch.SymInt):
         first_index = _check_int("first_index", first_index, 2**63, "2**63")
     seed_pair = _checked_seed(seed, offset, generator)
@@ -118,6 +121,10 @@ def mydropout(
     mask index of the first element, for shards of a larger tensor. The backward recomputes the
     mask; nothing of the input's size is kept for it.
     """
+    if isinstance(input, Proxy):
+        return function_node(mydropout, (input, p, training, inplace),
+                             dict(seed=seed, offset=offset, generator=generator,
+                                  first_index=first_index))
     args = prepare(input, p, training, seed, offset, generator, first_index)
     if args is None:
         return input

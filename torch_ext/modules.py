@@ -1,8 +1,10 @@
 """torch_ext.MyDropout: a drop-in replacement for nn.Dropout."""
 
 from torch import nn
+from torch.fx import Proxy
 
 from .functional import check_p, mydropout
+from .fx import module_node
 
 
 class MyDropout(nn.Dropout):
@@ -17,4 +19,6 @@ class MyDropout(nn.Dropout):
         super().__init__(p, inplace)  # p as given, as nn.Dropout keeps it (its repr shows it)
 
     def forward(self, input):
+        if isinstance(input, Proxy) and (node := module_node(self, input)) is not None:
+            return node
         return mydropout(input, self.p, self.training, self.inplace)

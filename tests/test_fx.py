@@ -16,11 +16,11 @@ def net():
                          torch_ext.MyDropout2d(0.5), torch_ext.MyDropout3d(0.5))
 
 
-def test_modules_are_one_node_each_and_read_the_training_flag_when_run():
+def test_modules_read_the_training_flag_when_the_graph_runs():
     model = net()
     graph_module = torch.fx.symbolic_trace(model)
-    called = {node.target for node in graph_module.graph.nodes if node.op == "call_module"}
-    assert {name for name, m in model.named_children() if isinstance(m, DROPOUTS)} <= called
+    fetched = {node.target for node in graph_module.graph.nodes if node.op == "get_attr"}
+    assert fetched == {name for name, m in model.named_children() if isinstance(m, DROPOUTS)}
     x = torch.rand(8, 4) + 1
     for training in (True, False):
         model.train(training)
@@ -29,6 +29,22 @@ def test_modules_are_one_node_each_and_read_the_training_flag_when_run():
         expected = model(x)
         torch.manual_seed(0)
         assert torch.equal(graph_module(x), expected)
+
+
+class Doubled(torch_ext.MyDropout):
+    def forward(self, input):
+        return super().forward(input) * 2
+
+
+def test_hooks_and_subclass_code_run_once():
+    # FX traces them around forward; the graph's call of the module's forward must not run
+    # them again, as the module's own call would.
+    hooked = torch_ext.MyDropout1d(0.0)
+    hooked.register_forward_pre_hook(lambda module, args: (args[0] + 1,))
+    hooked.register_forward_hook(lambda module, args, out: out * 3)
+    model = nn.Sequential(nn.Identity(), Doubled(0.0), nn.Unflatten(1, (2, 2)), hooked)
+    x = torch.ones(3, 4)
+    assert torch.equal(torch.fx.symbolic_trace(model)(x), model(x))
 
 
 class Functionals(nn.Module):

@@ -144,8 +144,10 @@ class _ChannelDropout:
         super().__init__(p, inplace)
 
     def forward(self, input):
-        if isinstance(input, Proxy) and (node := module_node(self, input)) is not None:
-            return node
+        if isinstance(input, Proxy):  # torch.fx tracing: torch_ext/fx.py
+            node = module_node(self, input, _ChannelDropout.forward)
+            if node is not None:
+                return node
         return self.functional(input, self.p, self.training, self.inplace)
 
 

@@ -1,15 +1,21 @@
-"""torch.fx's symbolic tracing (torch.fx.symbolic_trace, and the tools built on it: FX graph-mode
-quantization, torchvision's feature extraction). FX records each module of torch.nn as one node
-and traces into any other module; in ours it would meet a Proxy for the tensor, which the checks
-refuse, and read the training flag once, at trace time."""
+"""torch.fx's symbolic tracing (torch.fx.symbolic_trace, and the tools built on it, such as FX
+graph-mode quantization). FX records each module of torch.nn as one call_module node and traces
+into any other module; in ours it would meet a Proxy for the tensor, which the checks refuse,
+and read the training flag once, at trace time."""
 
 
-def module_node(module, input):
-    """The call of module as one node, as FX records nn.Dropout, so that the training flag is
-    read when the graph runs; None where module is the root of the trace, whose forward FX
-    traces through."""
-    path = input.tracer.path_of_module(module)
-    return input.tracer.create_proxy("call_module", path, (input,), {}) if path else None
+def module_node(module, input, forward):
+    """The module's forward as a node of its own, so that the graph reads the module's flags
+    when it runs: forward, its class's own, called on the module (a get_attr node). Not a
+    call_module node: FX has already traced the hooks and any subclass code around forward,
+    which the module's call would run again. None where module is the root of the trace, whose
+    forward FX traces through, as it does any root's."""
+    tracer = input.tracer
+    path = tracer.path_of_module(module)
+    if not path:
+        return None
+    return tracer.create_proxy("call_function", forward,
+                               (tracer.create_proxy("get_attr", path, (), {}), input), {})
 
 
 def function_node(function, args, kwargs):

@@ -19,6 +19,8 @@ class MyDropout(nn.Dropout):
         super().__init__(p, inplace)  # p as given, as nn.Dropout keeps it (its repr shows it)
 
     def forward(self, input):
-        if isinstance(input, Proxy) and (node := module_node(self, input)) is not None:
-            return node
+        if isinstance(input, Proxy):  # torch.fx tracing: torch_ext/fx.py
+            node = module_node(self, input, MyDropout.forward)
+            if node is not None:
+                return node
         return mydropout(input, self.p, self.training, self.inplace)

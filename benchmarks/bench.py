@@ -144,7 +144,17 @@ def metadata(args):
                   else "torch.utils.benchmark adaptive_autorange, median"),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "argv": sys.argv[1:],
+        "gpu": gpu_properties() if args.device == "cuda" else None,
     }
+
+
+def gpu_properties():
+    """What bounds the GPU's rows: below the L2's size, a call's data can stay in the cache
+    between the timed calls, and GB/s is then the L2's, not the memory's."""
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
+    return {"multiprocessors": props.multi_processor_count,
+            "memory_bytes": props.total_memory,
+            "l2_cache_bytes": getattr(props, "L2_cache_size", None)}
 
 
 def progress(i, total, text):

@@ -12,6 +12,7 @@ nn.Dropout's CPU path, and its CUDA in-place form, pass over a noise tensor thre
 than their GB/s says.
 """
 
+import argparse
 import json
 import math
 import os
@@ -156,3 +157,21 @@ def plot(path, meta, records):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def main(argv=None):
+    """The table, and the plot with --plot, of a JSON that bench.py wrote: of a sweep that a time
+    limit cut off too, which ended before bench.py printed or drew anything."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("json")
+    parser.add_argument("--plot", metavar="PNG")
+    args = parser.parse_args(argv)
+    with open(args.json) as f:
+        data = json.load(f)
+    print(table(data["records"]))
+    if args.plot:
+        plot(args.plot, data["meta"], data["records"])
+
+
+if __name__ == "__main__":
+    main()

@@ -12,6 +12,7 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench  # noqa: E402
 import measure  # noqa: E402
+import report  # noqa: E402
 
 
 class HostEvent:
@@ -56,7 +57,7 @@ def test_sweep_writes_every_record(tmp_path):
     assert {r["saved_bytes"] for r in ours if r["pass"] != "inplace"} == {16}
 
 
-def test_a_sweep_cut_off_keeps_what_it_measured(tmp_path, monkeypatch):
+def test_a_sweep_cut_off_keeps_what_it_measured(tmp_path, monkeypatch, capsys):
     out = tmp_path / "cpu.json"
     made = []
 
@@ -73,3 +74,7 @@ def test_a_sweep_cut_off_keeps_what_it_measured(tmp_path, monkeypatch):
                     "--out", str(out), "--no-plot"])
     records = json.loads(out.read_text())["records"]
     assert sorted({r["numel"] for r in records}) == [2**10, 2**11]
+    # and its table and plot, which bench.py had no time for (tools/gpu_session.sh)
+    report.main([str(out), "--plot", str(tmp_path / "cpu.png")])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("mydropout")]
+    assert len(rows) == 2 and (tmp_path / "cpu.png").stat().st_size > 0

@@ -80,6 +80,11 @@ for stage in "${stages[@]}"; do
       timeout "$(within "${LIMIT_BENCH:-90}")" .venv/bin/python benchmarks/bench.py \
         --device cuda --p 0.5 --min-run-time 0.1 2>&1 | tee "$out/bench.log"
       swept=$?
+      if [ "$swept" -ne 0 ]; then  # cut off before its table and plot: them, of what it measured
+        find benchmarks/results -name '*.json' -newer "$stamp" | while read -r json; do
+          .venv/bin/python benchmarks/report.py "$json" --plot "${json%.json}.png"
+        done 2>&1 | tee -a "$out/bench.log"
+      fi
       find benchmarks/results -type f ! -name '*.partial' -newer "$stamp" -exec cp {} "$out" \;
       timeout "$(within "${LIMIT_CHANNELS:-30}")" .venv/bin/python benchmarks/channels.py \
         --device cuda --min-run-time 0.05 2>&1 |

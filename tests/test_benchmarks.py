@@ -5,6 +5,7 @@ import json
 import pathlib
 import sys
 import time
+import types
 
 import pytest
 import torch
@@ -43,6 +44,15 @@ def test_gpu_records_carry_the_gpus_name(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda: "NVIDIA H100 80GB HBM3")
     assert bench.device_label("cuda") == "NVIDIA H100 80GB HBM3"
     assert bench.device_name("cuda") == "NVIDIA-H100-80GB-HBM3"  # the JSON and PNG file name
+
+
+def test_gpu_properties_name_what_bounds_the_rows(monkeypatch):
+    props = types.SimpleNamespace(multi_processor_count=132, total_memory=80 << 30,
+                                  L2_cache_size=50 << 20)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: props)
+    assert bench.gpu_properties() == {"multiprocessors": 132, "memory_bytes": 80 << 30,
+                                      "l2_cache_bytes": 50 << 20}
 
 
 def test_sweep_writes_every_record(tmp_path):

@@ -41,11 +41,13 @@ def derive(records):
         r["g_elem_per_s"] = n / t / 1e9
         r["traffic_bytes"] = traffic_bytes(r["pass"], r["dtype"], n, r["saved_bytes_per_elem"])
         r["gb_per_s"] = r["traffic_bytes"] / t / 1e9
+    for r in records:  # once every record has its GB/s
         copy = by_impl.get((_key(r), "copy"))
-        r["frac_of_copy"] = copy["median_s"] / t if copy else None
+        # Of the ceiling's bandwidth, not its time: nn.Dropout moves its mask's bytes too.
+        r["frac_of_copy"] = r["gb_per_s"] / copy["gb_per_s"] if copy else None
         nn = by_impl.get((_key(r), "nn.Dropout"))
         if r["impl"] == "mydropout":
-            r["speedup_vs_nn_dropout"] = nn["median_s"] / t if nn else None
+            r["speedup_vs_nn_dropout"] = nn["median_s"] / r["median_s"] if nn else None
     return records
 
 

@@ -88,3 +88,14 @@ def test_a_sweep_cut_off_keeps_what_it_measured(tmp_path, monkeypatch, capsys):
     report.main([str(out), "--plot", str(tmp_path / "cpu.png")])
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("mydropout")]
     assert len(rows) == 2 and (tmp_path / "cpu.png").stat().st_size > 0
+
+
+def test_the_fraction_of_the_ceiling_is_of_its_bandwidth():
+    # In the same time as the copy, nn.Dropout moves its 1-byte mask too: 9 bytes an element
+    # in float32 against the copy's 8.
+    base = {"device": "cuda", "pass": "fwd", "dtype": "float32", "numel": 1000, "p": 0.5,
+            "threads": 0, "median_s": 1.0}
+    copy = dict(base, impl="copy", saved_bytes=0)
+    nn_dropout = dict(base, impl="nn.Dropout", saved_bytes=1000)
+    report.derive([copy, nn_dropout])
+    assert nn_dropout["frac_of_copy"] == pytest.approx(9 / 8)

@@ -173,6 +173,11 @@ CASES = [
     err("F: offset 2**64", lambda: F(X, seed=1, offset=2**64), ValueError, "offset must be in"),
     err("F: offset str", lambda: F(X, seed=1, offset="1"), TypeError, "offset must be an int"),
     err("F: offset without seed", lambda: F(X, offset=3), ValueError, "explicit seed"),
+    # the offset's own checks first, seeded or not
+    err("F: offset bool without seed", lambda: F(X, offset=False), TypeError,
+        "offset must be an int"),
+    err("F: offset float without seed", lambda: F(X, offset=0.0), TypeError,
+        "offset must be an int"),
     err("F: seed and generator", lambda: F(X, seed=1, generator=torch.Generator()), ValueError,
         "not both"),
     err("F: generator str", lambda: F(X, generator="cpu"), RuntimeError, "Generator"),

@@ -41,13 +41,14 @@ def _as_int64(name, value):
 
 def _checked_seed(seed, offset, generator):
     """(seed, offset) as the int64s of the op's state, or None where the state is drawn."""
+    offset = _as_int64("offset", offset)
     if seed is None:
         if offset != 0:
             raise ValueError("mydropout: offset is used with an explicit seed only")
         return None
     if generator is not None:
         raise ValueError("mydropout: give either seed or generator, not both")
-    return _as_int64("seed", seed), _as_int64("offset", offset)
+    return _as_int64("seed", seed), offset
 
 
 def _state(input, seed_pair, generator):

@@ -16,6 +16,8 @@ _INT64_PAIR = struct.Struct("=qq")
 def check_p(p):
     """p as a float in [0, 1], else the error nn.Dropout gives (NaN is refused too). A 0-dim
     tensor is taken for its value, as F.dropout and nn.Dropout take it."""
+    if type(p) is float and 0 <= p <= 1:  # the common case, before the slower type tests
+        return p
     if isinstance(p, torch.Tensor) and p.dim() == 0 and p.dtype != torch.bool:
         p = p.item()
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
@@ -27,6 +29,8 @@ def check_p(p):
 
 def _check_int(name, value, end, end_text):
     """value as a Python int in [0, end) (a NumPy integer too), else TypeError or ValueError."""
+    if type(value) is int and 0 <= value < end:  # the common case, before the slower type tests
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"mydropout: {name} must be an int, but got {type(value).__name__}")
     value = int(value)

@@ -146,6 +146,25 @@ def test_a_changing_first_index_compiles_once_more_not_once_per_value():
         compiled(x, 2**63 - 10)
 
 
+def test_seeded_calls_under_fake_tensors_and_make_fx():
+    # Tracing that is not torch.compile's: the seeded state must be made as the mode's tensor.
+    from functorch.compile import nop
+    from torch._functorch.aot_autograd import aot_function
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    def f(x):
+        return torch_ext.mydropout(x, 0.5, seed=3)
+
+    x = torch.rand(64) + 1
+    for mode in ("fake", "symbolic"):
+        assert torch.equal(make_fx(f, tracing_mode=mode)(x)(x), f(x))
+    xg = x.clone().requires_grad_()
+    assert torch.equal(aot_function(f, fw_compiler=nop)(xg), f(x))
+    with FakeTensorMode():
+        assert f(torch.empty(64)).shape == (64,)
+
+
 def test_a_changing_sequence_length_compiles_once_more_not_once_per_length():
     # The backward's saved strides stay symbolic: as ints they pinned the length in each graph.
     torch._dynamo.reset()

@@ -3,6 +3,7 @@
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -124,6 +125,15 @@ def test_stateful_calls_never_share_state(device):
     assert len({offset for _, offset in states}) == 1000
     if device == "cpu":
         assert len({seed for seed, _ in states}) == 1000
+
+
+def test_numpy_integers_for_seed_offset_and_first_index():
+    x = torch.randn(1000)
+    expected = torch_ext.mydropout(x, 0.5, seed=2**63 + 5, offset=7, first_index=9)
+    for seed, offset, first_index in ((np.uint64(2**63 + 5), np.uint32(7), np.int16(9)),
+                                      (np.uint64(2**63 + 5), np.int64(7), np.uint8(9))):
+        assert torch.equal(torch_ext.mydropout(x, 0.5, seed=seed, offset=offset,
+                                               first_index=first_index), expected)
 
 
 def test_seeded_call_is_stateless(device):

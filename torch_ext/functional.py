@@ -67,6 +67,10 @@ def _state(input, seed_pair, generator):
         if input.device.type != "cpu" and not _exporting():
             return _state_on_device(*seed_pair, input.device)
         return torch.tensor(seed_pair, dtype=torch.int64, device="cpu")
+    if torch._C._len_torch_dispatch_stack() or torch._C._is_torch_function_mode_enabled():
+        # A mode (FakeTensorMode, make_fx, a default device) makes torch.tensor's result its
+        # own; frombuffer's would stay a real tensor among its fake ones.
+        return torch.tensor(seed_pair, dtype=torch.int64, device="cpu")
     # In eager, from its bytes: in a third of torch.tensor's time, which a small call notices.
     return torch.frombuffer(bytearray(_INT64_PAIR.pack(*seed_pair)), dtype=torch.int64)
 

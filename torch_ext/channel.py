@@ -14,7 +14,8 @@ from torch import nn
 from torch.fx import Proxy
 
 from .functional import check_p, prepare
-from .fx import function_node, module_node
+from .fx import function_node
+from .modules import DropoutModule
 
 
 def mydropout_channels(
@@ -136,34 +137,19 @@ def mydropout3d(input, p=0.5, training=True, inplace=False, **kwargs):
     return mydropout_channels(input, p, training, inplace, **kwargs)
 
 
-class _ChannelDropout:
-    """What the three modules share; each names its functional."""
-
-    def __init__(self, p=0.5, inplace=False):
-        check_p(p)
-        super().__init__(p, inplace)
-
-    def forward(self, input):
-        if isinstance(input, Proxy):  # torch.fx tracing: torch_ext/fx.py
-            node = module_node(self, input, _ChannelDropout.forward)
-            if node is not None:
-                return node
-        return self.functional(input, self.p, self.training, self.inplace)
-
-
-class MyDropout1d(_ChannelDropout, nn.Dropout1d):
+class MyDropout1d(DropoutModule, nn.Dropout1d):
     """nn.Dropout1d with the mask of mydropout1d; a subclass, with no parameters or buffers."""
 
     functional = staticmethod(mydropout1d)
 
 
-class MyDropout2d(_ChannelDropout, nn.Dropout2d):
+class MyDropout2d(DropoutModule, nn.Dropout2d):
     """nn.Dropout2d with the mask of mydropout2d; a subclass, with no parameters or buffers."""
 
     functional = staticmethod(mydropout2d)
 
 
-class MyDropout3d(_ChannelDropout, nn.Dropout3d):
+class MyDropout3d(DropoutModule, nn.Dropout3d):
     """nn.Dropout3d with the mask of mydropout3d; a subclass, with no parameters or buffers."""
 
     functional = staticmethod(mydropout3d)

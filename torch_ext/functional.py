@@ -63,13 +63,13 @@ def _state(input, seed_pair, generator):
     # The kernels take a CPU state by value: no copy to the device, also under CUDA-graph
     # capture; and an exported program keeps no device of its own for it. On the CPU whatever
     # the default device (torch.set_default_device).
-    if torch.compiler.is_compiling():
-        if input.device.type != "cpu" and not _exporting():
-            return _state_on_device(*seed_pair, input.device)
-        return torch.tensor(seed_pair, dtype=torch.int64, device="cpu")
-    if torch._C._len_torch_dispatch_stack() or torch._C._is_torch_function_mode_enabled():
-        # A mode (FakeTensorMode, make_fx, a default device) makes torch.tensor's result its
-        # own; frombuffer's would stay a real tensor among its fake ones.
+    compiling = torch.compiler.is_compiling()
+    if compiling and input.device.type != "cpu" and not _exporting():
+        return _state_on_device(*seed_pair, input.device)
+    # A trace or a mode (FakeTensorMode, make_fx, a default device) makes torch.tensor's result
+    # its own; frombuffer's would stay a real tensor among its tensors.
+    if compiling or torch._C._len_torch_dispatch_stack() or \
+            torch._C._is_torch_function_mode_enabled():
         return torch.tensor(seed_pair, dtype=torch.int64, device="cpu")
     # In eager, from its bytes: in a third of torch.tensor's time, which a small call notices.
     return torch.frombuffer(bytearray(_INT64_PAIR.pack(*seed_pair)), dtype=torch.int64)

@@ -1,4 +1,5 @@
-"""torch_ext.MyDropout: a drop-in replacement for nn.Dropout."""
+"""torch_ext.MyDropout: a drop-in replacement for nn.Dropout; and what it shares with
+MyDropout1d/2d/3d (torch_ext/channel.py)."""
 
 from torch import nn
 from torch.fx import Proxy
@@ -7,20 +8,27 @@ from .functional import check_p, mydropout
 from .fx import module_node
 
 
-class MyDropout(nn.Dropout):
+class DropoutModule:
+    """What our modules share, each a subclass of torch's module and of this one, naming its
+    functional: torch's arguments, p checked when made, and forward through the functional."""
+
+    def __init__(self, p=0.5, inplace=False):
+        check_p(p)
+        super().__init__(p, inplace)  # p as given, as torch's module keeps it (its repr shows it)
+
+    def forward(self, input):
+        if isinstance(input, Proxy):  # torch.fx tracing: torch_ext/fx.py
+            node = module_node(self, input, DropoutModule.forward)
+            if node is not None:
+                return node
+        return self.functional(input, self.p, self.training, self.inplace)
+
+
+class MyDropout(DropoutModule, nn.Dropout):
     """nn.Dropout with the mask of torch_ext.mydropout.
 
     A subclass of nn.Dropout, so code that finds dropout layers by isinstance (to change p, say)
     still finds it. It holds no parameters or buffers: a state_dict is unchanged by the swap.
     """
 
-    def __init__(self, p=0.5, inplace=False):
-        check_p(p)
-        super().__init__(p, inplace)  # p as given, as nn.Dropout keeps it (its repr shows it)
-
-    def forward(self, input):
-        if isinstance(input, Proxy):  # torch.fx tracing: torch_ext/fx.py
-            node = module_node(self, input, MyDropout.forward)
-            if node is not None:
-                return node
-        return mydropout(input, self.p, self.training, self.inplace)
+    functional = staticmethod(mydropout)

@@ -12,7 +12,8 @@ PY=.venv/bin/python
 # module[:what pip installs when it is missing] (a package name of its own, or a pinned version)
 missing=()
 for entry in pytest numpy hypothesis matplotlib setuptools \
-    transformers:transformers==5.24.0 sklearn:scikit-learn==1.9.1; do
+    transformers:transformers==5.24.0 sklearn:scikit-learn==1.9.1 onnx:onnx==1.23.2 \
+    onnxscript:onnxscript==0.7.2; do
   module=${entry%%:*}
   "$PY" -c "import $module" 2>/dev/null || missing+=("${entry#*:}")
 done

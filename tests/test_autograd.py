@@ -11,6 +11,16 @@ import torch_ext
 from reference import apply_mask, assert_same_bits, keep_mask
 
 
+# Each in-place form: (the functional, the out-of-place op, the in-place op).
+INPLACE = {
+    "elementwise": (torch_ext.mydropout, torch.ops.torch_ext.mydropout,
+                    torch.ops.torch_ext.mydropout_),
+    "channels": (torch_ext.mydropout_channels, torch.ops.torch_ext.mydropout_channels,
+                 torch.ops.torch_ext.mydropout_channels_),
+}
+each_inplace = pytest.mark.parametrize("kind", list(INPLACE))
+
+
 def test_gradient_is_mask_times_scale(device):
     # The mask from the reference, not from the forward, so a forward and backward that agree
     # on a wrong mask fail too.
@@ -66,10 +76,11 @@ def test_checkpoint_recomputes_the_forward_mask(device, use_reentrant, seed):
     assert torch.equal(x.grad != 0, y != 0)
 
 
-def test_inplace_on_leaf_that_requires_grad_is_torchs_error():
-    x = torch.randn(10, requires_grad=True)
+@each_inplace
+def test_inplace_on_leaf_that_requires_grad_is_torchs_error(kind):
+    x = torch.randn(4, 10, requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
-        torch_ext.mydropout(x, 0.5, inplace=True)
+        INPLACE[kind][0](x, 0.5, inplace=True)
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         nn.Dropout(0.5, inplace=True)(x)
 
@@ -88,6 +99,7 @@ def _state():
     return torch.tensor([3, 4], dtype=torch.int64)
 
 
+
 def test_opcheck_mydropout(device):
     for x in (
         torch.randn(5, 6, device=device, requires_grad=True),
@@ -99,9 +111,11 @@ def test_opcheck_mydropout(device):
         torch.library.opcheck(torch.ops.torch_ext.mydropout.default, (x, 0.5, _state(), 7))
 
 
-def test_opcheck_inplace(device):
-    x = torch.randn(5, 6, device=device)
-    torch.library.opcheck(torch.ops.torch_ext.mydropout_.default, (x, 0.5, _state(), 0))
+@each_inplace
+def test_opcheck_inplace(device, kind):
+    op_ = INPLACE[kind][2]
+    for x in (torch.randn(5, 6, 3, device=device), torch.randn(3, 6, 5, device=device).mT):
+        torch.library.opcheck(op_.default, (x, 0.5, _state(), 0))
 
 
 def test_opcheck_philox_state(device):
@@ -165,12 +179,13 @@ def test_compile_stateful_draws_fresh_masks(device):
     assert torch.equal(c, f(x))
 
 
-def test_compile_fullgraph_inplace_with_grad_equals_eager():
+@each_inplace
+def test_compile_fullgraph_inplace_with_grad_equals_eager(kind):
     torch._dynamo.reset()
 
     def f(x):
         h = x * 2
-        torch_ext.mydropout(h[:, 1:].t(), 0.3, inplace=True, seed=5, offset=1)
+        INPLACE[kind][0](h[:, 1:].t(), 0.3, inplace=True, seed=5, offset=1)
         return h
 
     x = torch.randn(64, 33, requires_grad=True)
@@ -182,69 +197,77 @@ def test_compile_fullgraph_inplace_with_grad_equals_eager():
                      torch.autograd.grad(eager, x, grad)[0])
 
 
-def test_inplace_bumps_the_version_counter():
+@each_inplace
+def test_inplace_bumps_the_version_counter(kind):
     # Overwriting a tensor that another op saved must make that op's backward fail loudly.
-    a = torch.randn(100, requires_grad=True)
+    a = torch.randn(10, 10, requires_grad=True)
     y = a.sigmoid()  # saves its output
     version = y._version
     with torch.no_grad():
-        torch_ext.mydropout(y, 0.5, inplace=True)
+        INPLACE[kind][0](y, 0.5, inplace=True)
     assert y._version > version
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
 
 
+@each_inplace
 @pytest.mark.parametrize("mode", [torch.enable_grad, torch.inference_mode])
-def test_inplace_bumps_the_version_counter_once_with_grad_and_in_inference_mode(mode):
+def test_inplace_bumps_the_version_counter_once_with_grad_and_in_inference_mode(kind, mode):
     # With grad the custom Function bumps it; in inference mode, where the Autograd kernel does not
     # run, the ADInplaceOrView kernel does.
-    a = torch.randn(100, requires_grad=True)
+    a = torch.randn(10, 10, requires_grad=True)
     y = a.sigmoid()  # saves its output
     version = y._version
     with mode():
-        torch_ext.mydropout(y, 0.5, inplace=True)
+        INPLACE[kind][0](y, 0.5, inplace=True)
     assert y._version == version + 1
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
 
 
+@each_inplace
 @pytest.mark.parametrize("layout", ["contiguous", "transposed"])
-def test_raw_inplace_op_records_the_gradient_of_the_out_of_place_op(device, layout):
-    x = torch.randn(7, 40, device=device, requires_grad=True)
+def test_raw_inplace_op_records_the_gradient_of_the_out_of_place_op(device, kind, layout):
+    _, op, op_ = INPLACE[kind]
+    x = torch.randn(7, 8, 5, device=device, requires_grad=True)
 
     def make():
         h = x * 1
-        return h.t() if layout == "transposed" else h
+        return h.transpose(0, 2) if layout == "transposed" else h
 
     g = torch.randn_like(make())
-    expected = torch.ops.torch_ext.mydropout(make(), 0.5, _state(), 7)
+    expected = op(make(), 0.5, _state(), 7)
     (g_expected,) = torch.autograd.grad(expected, x, g)
     h = make()
-    torch.ops.torch_ext.mydropout_(h, 0.5, _state(), 7)
+    op_(h, 0.5, _state(), 7)
     (g_inplace,) = torch.autograd.grad(h, x, g)
     assert_same_bits(h, expected)
     assert_same_bits(g_inplace, g_expected)
 
 
-def test_raw_inplace_op_on_a_view_gives_the_base_its_gradient(device):
+@each_inplace
+def test_raw_inplace_op_on_a_view_gives_the_base_its_gradient(device, kind):
+    _, op, op_ = INPLACE[kind]
     x = torch.randn(7, 40, device=device, requires_grad=True)
     base = x * 1
-    torch.ops.torch_ext.mydropout_(base[1:, ::3], 0.5, _state(), 7)
+    op_(base[1:, ::3], 0.5, _state(), 7)
     g = torch.randn(7, 40, device=device)
     (gx,) = torch.autograd.grad(base, x, g)
     expected = g.clone()
-    expected[1:, ::3] = torch.ops.torch_ext.mydropout(g[1:, ::3], 0.5, _state(), 7)
+    expected[1:, ::3] = op(g[1:, ::3], 0.5, _state(), 7)
     assert_same_bits(gx, expected)
 
 
-def test_raw_inplace_op_on_a_leaf_is_torchs_error_before_writing():
-    x = torch.randn(10, requires_grad=True)
+@each_inplace
+def test_raw_inplace_op_on_a_leaf_is_torchs_error_before_writing(kind):
+    op_ = INPLACE[kind][2]
+    x = torch.randn(4, 10, requires_grad=True)
     before = x.detach().clone()
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
-        torch.ops.torch_ext.mydropout_(x, 0.5, _state(), 0)
+        op_(x, 0.5, _state(), 0)
     assert_same_bits(x, before)
     with torch.no_grad():
-        torch.ops.torch_ext.mydropout_(x, 0.5, _state(), 0)
+        op_(x, 0.5, _state(), 0)
     assert not torch.equal(x, before)
 
 
@@ -262,13 +285,17 @@ class _Outputs(TorchDispatchMode):
         return out
 
 
-def test_inplace_with_autograd_allocates_no_temporary_of_the_input_size():
-    x = torch.randn(1000, requires_grad=True)
+@each_inplace
+def test_inplace_with_autograd_allocates_no_temporary_of_the_input_size(kind):
+    functional, _, op_ = INPLACE[kind]
+    x = torch.randn(4, 5, 50, requires_grad=True)
     h = x * 2
     address = h.data_ptr()
     with _Outputs() as outputs:
-        y = torch_ext.mydropout(h, 0.5, inplace=True, seed=6)
+        y = functional(h, 0.5, inplace=True, seed=6)
     assert y is h and y.data_ptr() == address
     assert "DropoutFunction" in y.grad_fn.name()
-    assert torch.ops.torch_ext.mydropout_.default in [func for func, _ in outputs.calls]
-    assert all(n <= 2 for _, numels in outputs.calls for n in numels)  # the state only
+    assert op_.default in [func for func, _ in outputs.calls]
+    # the state only (the channel op's multipliers are made inside its kernel, out of the mode's
+    # sight)
+    assert all(n <= 2 for _, numels in outputs.calls for n in numels)

@@ -59,13 +59,36 @@ def test_forward_matches_reference(device, name, dtype):
         assert_same_bits(y, channel_dropout(x.cpu(), 0.3, seed, offset, first_index))
 
 
+# In place, in the input's own memory, whatever its layout (the expanded input is refused:
+# tests/test_crash.py).
+@pytest.mark.parametrize("name", [name for name in INPUTS if name != "expanded"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_inplace_matches_reference(device, name, dtype):
+    x = make_input(name, device, dtype)
+    expected = channel_dropout(x.cpu(), 0.3, 2**64 - 1, 7, 5)
+    stride, address = x.stride(), x.data_ptr()
+    y = torch_ext.mydropout_channels(x, 0.3, inplace=True, seed=2**64 - 1, offset=7,
+                                     first_index=5)
+    assert y is x and x.stride() == stride and x.data_ptr() == address
+    assert_same_bits(x, expected)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_data_pointer_off_its_element_alignment(dtype):
-    pair_major = off_alignment(torch.randn(3, 5, 4, 6).to(dtype))
-    channels_last = off_alignment(torch.randn(3, 4, 6, 5).to(dtype)).permute(0, 3, 1, 2)
-    for x in (pair_major, channels_last):
+    def inputs():
+        pair_major = off_alignment(torch.randn(3, 5, 4, 6, generator=gen).to(dtype))
+        channels_last = off_alignment(torch.randn(3, 4, 6, 5, generator=gen).to(dtype))
+        return pair_major, channels_last.permute(0, 3, 1, 2)
+
+    gen = torch.Generator().manual_seed(0)
+    for x in inputs():
         assert_same_bits(torch_ext.mydropout_channels(x, 0.3, seed=2, offset=3),
                          channel_dropout(x, 0.3, 2, 3))
+    gen.manual_seed(0)
+    for x in inputs():
+        expected = channel_dropout(x, 0.3, 2, 3)
+        torch_ext.mydropout_channels(x, 0.3, inplace=True, seed=2, offset=3)
+        assert_same_bits(x, expected)
 
 
 @pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 1.0])
@@ -222,6 +245,8 @@ def test_opcheck():
         torch.randn(0, 4, dtype=torch.bfloat16),
     ):
         torch.library.opcheck(torch.ops.torch_ext.mydropout_channels.default, (x, 0.5, state, 3))
+        torch.library.opcheck(torch.ops.torch_ext.mydropout_channels_.default,
+                              (x.detach().clone(), 0.5, state, 3))
 
 
 @requires_cuda
@@ -232,6 +257,9 @@ def test_cuda_equals_cpu(dtype):
     cpu = torch.ops.torch_ext.mydropout_channels(x, 0.3, state, 5)
     for s in (state, state.cuda()):
         assert_same_bits(torch.ops.torch_ext.mydropout_channels(x.cuda(), 0.3, s, 5), cpu)
+        y = x.cuda()
+        torch.ops.torch_ext.mydropout_channels_(y, 0.3, s, 5)
+        assert_same_bits(y, cpu)
 
 
 def test_first_index_is_bounded_by_the_pairs_not_the_elements():

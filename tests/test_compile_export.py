@@ -206,8 +206,9 @@ def test_compile_of_in_place_channel_dropout_with_symbolic_strides():
 @pytest.mark.xfail(torch.__version__.startswith("2.14."), strict=True,
                    reason="torch 2.14's Inductor misreads a mutated v * 1.0 of a view with an "
                    "offset, for any custom in-place op (README); 2.11 does not")
-def test_compile_in_place_on_a_product_by_one_of_a_view():
-    f = lambda x: torch_ext.mydropout(x * 1.0, 0.5, inplace=True, seed=7)  # noqa: E731
+@pytest.mark.parametrize("dropout", [torch_ext.mydropout, torch_ext.mydropout_channels])
+def test_compile_in_place_on_a_product_by_one_of_a_view(dropout):
+    f = lambda x: dropout(x * 1.0, 0.5, inplace=True, seed=7)  # noqa: E731
     x = torch.arange(20.0).view(2, 10)[:, 1:6]
     assert torch.equal(torch.compile(f, fullgraph=True)(x), f(x))
 

@@ -31,6 +31,7 @@ F = torch_ext.mydropout
 M = torch_ext.MyDropout
 OP = torch.ops.torch_ext.mydropout
 OP_ = torch.ops.torch_ext.mydropout_
+OPC_ = torch.ops.torch_ext.mydropout_channels_
 PS = torch.ops.torch_ext.philox_state
 X = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
 P_MESSAGE = "dropout probability has to be between 0 and 1"
@@ -101,9 +102,9 @@ def in_place(t, grad=True):
         return F(t, 0.5, inplace=True, seed=4), expected
 
 
-def op_on(t):
-    """t after the raw in-place op on it, which returns nothing."""
-    assert OP_(t, 0.5, state(), 0) is None
+def op_on(t, op_=OP_):
+    """t after a raw in-place op on it, which returns nothing."""
+    assert op_(t, 0.5, state(), 0) is None
     return t
 
 
@@ -277,6 +278,7 @@ CASES = [
       for kind, make in OVERLAPPING.items()
       for api, call in [("F", lambda t: F(t, inplace=True)), ("M", M(inplace=True)),
                         ("op_", lambda t: OP_(t, 0.5, state(), 0)),
+                        ("opc_", lambda t: OPC_(t, 0.5, state(), 0)),
                         ("channels", lambda t: torch_ext.mydropout_channels(t, inplace=True)),
                         ("M1d", torch_ext.MyDropout1d(inplace=True))]],
     # Strides that interleave without overlap, which no view op makes, are refused too.
@@ -343,6 +345,36 @@ CASES = [
     err("op_: state None", lambda: OP_(X.clone(), 0.5, None, 0), RuntimeError,
         "must be tensors, but got None"),
     err("ps: None", lambda: PS(None), NotImplementedError, "no tensor arguments"),
+    # the raw in-place channel op
+    err("opc_: p 2", lambda: OPC_(X.clone(), 2.0, state(), 0), ValueError, P_MESSAGE),
+    err("opc_: 1-d", lambda: OPC_(torch.randn(4), 0.5, state(), 0), RuntimeError,
+        "at least 2 dimensions"),
+    err("opc_: first_index past the pairs' bound", lambda: OPC_(X.clone(), 0.5, state(), 2**63 - 4),
+        ValueError, r"2\*\*63 - 16\), 16 being the call's mask draws"),
+    err("opc_: int tensor", lambda: OPC_(torch.ones(3, 2, dtype=torch.int64), 0.5, state(), 0),
+        TypeError, "Long"),
+    err("opc_: sparse", lambda: OPC_(torch.eye(3).to_sparse(), 0.5, state(), 0),
+        NotImplementedError, "SparseCPU"),
+    err("opc_: quantized", lambda: OPC_(quantized(), 0.5, state(), 0), NotImplementedError,
+        "QuantizedCPU"),
+    ok("opc_: meta", lambda: op_on(meta(3, 5, 2), OPC_), is_meta((3, 5, 2))),
+    err("opc_: interleaved as_strided",
+        lambda: OPC_(torch.randn(8).as_strided((3, 2), (2, 3)), 0.5, state(), 0),
+        RuntimeError, "elements may share memory"),
+    err("opc_: leaf that requires grad", lambda: OPC_(leaf(), 0.5, state(), 0), RuntimeError,
+        "leaf Variable that requires grad"),
+    err("opc_: view of a leaf", lambda: OPC_(leaf()[1:], 0.5, state(), 0), RuntimeError,
+        "view of a leaf Variable that requires grad"),
+    err("opc_: inference tensor", lambda: OPC_(inference_tensor(), 0.5, state(), 0),
+        RuntimeError, "Inplace update to inference tensor"),
+    err("opc_: state bool", lambda: OPC_(X.clone(), 0.5, torch.tensor([True, False]), 0),
+        RuntimeError, "but got Bool"),
+    err("opc_: CPU input, meta state", lambda: OPC_(X.clone(), 0.5, state().to("meta"), 0),
+        RuntimeError, "state must be on the CPU or on the input's device"),
+    err("opc_: None", lambda: OPC_(None, 0.5, state(), 0), RuntimeError,
+        "must be tensors, but got None"),
+    err("opc_: state None", lambda: OPC_(X.clone(), 0.5, None, 0), RuntimeError,
+        "must be tensors, but got None"),
 ]
 
 # On a GPU only: marked requires_cuda below, so that pytest --cuda-only keeps them.

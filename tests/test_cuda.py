@@ -64,7 +64,11 @@ def test_cuda_equals_cpu_at_the_ends_of_p(p, layout):
     x = (x.contiguous(memory_format=torch.channels_last) if layout == "channels_last"
          else x.transpose(1, 3))
     for op in (torch_ext.mydropout, torch_ext.mydropout_channels):
-        assert_same_bits(op(x.cuda(), p, seed=3).cpu(), op(x, p, seed=3))
+        expected = op(x, p, seed=3)
+        assert_same_bits(op(x.cuda(), p, seed=3).cpu(), expected)
+        y = x.cuda()  # in place in x's layout, which .cuda() keeps
+        op(y, p, inplace=True, seed=3)
+        assert_same_bits(y.cpu(), expected)
 
 
 def test_cuda_state_on_device_equals_state_on_cpu():

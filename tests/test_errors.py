@@ -9,6 +9,8 @@ from conftest import requires_cuda
 F = torch_ext.mydropout
 OP = torch.ops.torch_ext.mydropout
 OP_ = torch.ops.torch_ext.mydropout_
+OPC = torch.ops.torch_ext.mydropout_channels
+OPC_ = torch.ops.torch_ext.mydropout_channels_
 STATE = torch.tensor([1, 2])
 X = torch.randn(4, 4)
 P_MESSAGE = "dropout probability has to be between 0 and 1, but got"
@@ -78,7 +80,7 @@ def test_bad_input(name, call, exception, message):
 @pytest.mark.skipif(not torch._C._dispatch_has_kernel_for_dispatch_key("torch_ext::mydropout",
                                                                       "CUDA"),
                     reason="the CUDA part is not built")
-@pytest.mark.parametrize("op", [OP, OP_, torch.ops.torch_ext.mydropout_channels])
+@pytest.mark.parametrize("op", [OP, OP_, OPC, OPC_])
 def test_cuda_kernels_name_a_cpu_input_with_a_device_state(op):
     # What a CPU input with a CUDA state reaches, the state's backend outranking the input's,
     # run without a GPU: the CUDA kernels, here with a meta state.
@@ -95,25 +97,31 @@ def test_meta_tensors_give_shapes():
 
 
 @pytest.mark.parametrize("op, shape, draws", [
-    (OP, (10,), 10), (OP_, (10,), 10), (torch.ops.torch_ext.mydropout_channels, (4, 3, 5), 12)],
-    ids=["mydropout", "mydropout_", "channels"])
+    (OP, (10,), 10), (OP_, (10,), 10), (OPC, (4, 3, 5), 12), (OPC_, (4, 3, 5), 12)],
+    ids=["mydropout", "mydropout_", "channels", "channels_"])
 def test_fake_kernels_take_the_last_first_index_the_real_ones_take(op, shape, draws):
     # The twin of the test below: where the real kernels' bound is, the fake kernels' is too.
     for device in ("meta", "cpu"):
         out = op(torch.zeros(shape, device=device), 0.5, STATE.to(device), 2**63 - 1 - draws)
-        assert out is None if op is OP_ else out.shape == shape
+        assert out is None if op in (OP_, OPC_) else out.shape == shape
 
 
 @pytest.mark.parametrize("op, shape, p, state, first_index", [
-    (torch.ops.torch_ext.mydropout_channels, (10,), 0.5, STATE, 0),
+    (OPC, (10,), 0.5, STATE, 0),
+    (OPC_, (10,), 0.5, STATE, 0),
     (OP, (10,), 0.5, STATE, 2**63 - 10),
     (OP_, (10,), 0.5, STATE, -1),
-    (torch.ops.torch_ext.mydropout_channels, (4, 3, 5), 0.5, STATE, 2**63 - 12),
+    (OPC, (4, 3, 5), 0.5, STATE, 2**63 - 12),
+    (OPC_, (4, 3, 5), 0.5, STATE, 2**63 - 12),
     (OP, (10,), 1.5, STATE, 0),
+    (OPC_, (4, 3, 5), 1.5, STATE, 0),
     (OP_, (10,), 0.5, torch.tensor([1, 2, 3]), 0),
+    (OPC_, (4, 3, 5), 0.5, torch.tensor([1, 2, 3]), 0),
     (OP, (10,), 0.5, torch.tensor([1.0, 2.0]), 0),
-], ids=["channels of 1-d", "first_index past the end", "first_index negative",
-        "channels first_index past the end", "p above one", "state of 3", "state float"])
+], ids=["channels of 1-d", "channels_ of 1-d", "first_index past the end",
+        "first_index negative", "channels first_index past the end",
+        "channels_ first_index past the end", "p above one", "channels_ p above one",
+        "state of 3", "channels_ state of 3", "state float"])
 def test_fake_kernels_refuse_what_the_real_ones_do(op, shape, p, state, first_index):
     # The fake kernels are what torch.compile and meta tensors run. The messages agree up to
     # what they quote (torch prints a dtype differently in C++ and in Python).

@@ -62,15 +62,19 @@ def test_vmap_of_a_seeded_call_is_that_call_per_sample(device, capfd):
                                        for r in x]))
 
 
-def test_vmap_of_channel_dropout_gives_each_sample_its_own_draw(device, capfd):
+@pytest.mark.parametrize("inplace", [False, True])
+def test_vmap_of_channel_dropout_gives_each_sample_its_own_draw(device, capfd, inplace):
     x = torch.randn(3, 2, 4, 5, device=device)
     torch.manual_seed(4)
-    out = vmap(lambda a: torch_ext.mydropout_channels(a, 0.5), randomness="different")(x)
-    assert "batching rule" not in capfd.readouterr().err  # see the test below
+    y = x.clone()
+    out = vmap(lambda a: torch_ext.mydropout_channels(a, 0.5, inplace=inplace),
+               randomness="different")(y)
+    assert "batching rule" not in capfd.readouterr().err  # see the test above
     torch.manual_seed(4)
     states = [torch.ops.torch_ext.philox_state(x) for _ in range(3)]
     assert_same_bits(out, torch.stack([torch.ops.torch_ext.mydropout_channels(a, 0.5, s, 0)
                                        for a, s in zip(x, states)]))
+    assert_same_bits(y, out if inplace else x)
 
 
 def test_vmap_over_a_batch_of_none(device):
@@ -78,17 +82,20 @@ def test_vmap_over_a_batch_of_none(device):
     calls = [lambda a: torch_ext.mydropout(a, 0.5, seed=1),
              lambda a: torch_ext.mydropout(a, 0.5),
              lambda a: torch_ext.mydropout(a, 0.5, inplace=True),
-             lambda a: torch_ext.mydropout_channels(a, 0.5)]
+             lambda a: torch_ext.mydropout_channels(a, 0.5),
+             lambda a: torch_ext.mydropout_channels(a, 0.5, inplace=True)]
     for call in calls:
         out = vmap(call, randomness="different")(x)
         assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
 
 
-def test_vmap_in_place_on_an_unbatched_tensor_is_refused():
-    x = torch.randn(8)
+@pytest.mark.parametrize("op_", [torch.ops.torch_ext.mydropout_,
+                                 torch.ops.torch_ext.mydropout_channels_])
+def test_vmap_in_place_on_an_unbatched_tensor_is_refused(op_):
+    x = torch.randn(2, 4)
     states = torch.stack([torch.ops.torch_ext.philox_state(x)] * 2)
     with pytest.raises(RuntimeError, match="not batched"):
-        vmap(lambda s: torch.ops.torch_ext.mydropout_(x, 0.5, s, 0))(states)
+        vmap(lambda s: op_(x, 0.5, s, 0))(states)
 
 
 def test_vmap_under_autograd(device):

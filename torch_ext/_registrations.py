@@ -54,12 +54,22 @@ def _mydropout_inplace_fake(input, p, state, first_index=0):
     return None
 
 
-@torch.library.register_fake("torch_ext::mydropout_channels")
-def _mydropout_channels_fake(input, p, state, first_index=0):
+def _check_channels(input, p, state, first_index):
     torch._check(input.dim() >= 2,
                  lambda: "Feature dropout requires at least 2 dimensions in the input")
     _check(input, p, state, first_index, input.shape[0] * input.shape[1])
+
+
+@torch.library.register_fake("torch_ext::mydropout_channels")
+def _mydropout_channels_fake(input, p, state, first_index=0):
+    _check_channels(input, p, state, first_index)
     return torch.empty_like(input)
+
+
+@torch.library.register_fake("torch_ext::mydropout_channels_")
+def _mydropout_channels_inplace_fake(input, p, state, first_index=0):
+    _check_channels(input, p, state, first_index)
+    return None
 
 
 @torch.library.register_vmap("torch_ext::philox_state")
@@ -105,16 +115,21 @@ def _per_sample_vmap(name):
     torch.library.register_vmap(f"torch_ext::{name}", rule)
 
 
-_per_sample_vmap("mydropout")
-_per_sample_vmap("mydropout_channels")
-
-
-@torch.library.register_vmap("torch_ext::mydropout_")
-def _mydropout_inplace_vmap(info, in_dims, input, p, state, first_index=0):
+def _per_sample_inplace_vmap(name):
     # vmap's fallback refuses in-place ops: so each sample in turn, as for the others.
-    torch._check(in_dims[0] is not None, lambda: "mydropout: vmap of in-place dropout of a "
-                 "tensor that is not batched, with a batched state, would write it once per "
-                 "sample")
-    for x, s in _samples(info, in_dims, input, state):
-        torch.ops.torch_ext.mydropout_(x, p, s, first_index)
-    return None, None
+    op = getattr(torch.ops.torch_ext, name)
+
+    def rule(info, in_dims, input, p, state, first_index=0):
+        torch._check(in_dims[0] is not None, lambda: "mydropout: vmap of in-place dropout of a "
+                     "tensor that is not batched, with a batched state, would write it once per "
+                     "sample")
+        for x, s in _samples(info, in_dims, input, state):
+            op(x, p, s, first_index)
+        return None, None
+
+    torch.library.register_vmap(f"torch_ext::{name}", rule)
+
+
+for _name in ("mydropout", "mydropout_channels"):
+    _per_sample_vmap(_name)
+    _per_sample_inplace_vmap(_name + "_")

@@ -36,34 +36,10 @@ def mydropout_channels(
     args = prepare(input, p, training, seed, offset, generator, first_index)
     if args is None:
         return input
-    if inplace and _may_share_memory(input):
-        raise RuntimeError("mydropout: in-place dropout of a tensor whose elements may share "
-                           "memory (an expanded tensor, say) is not supported; clone it first")
-    out = torch.ops.torch_ext.mydropout_channels(input, *args)
-    # No in-place kernel: copy_ records the out-of-place op's gradient, and raises torch's own
-    # error on a leaf that requires grad.
-    return input.copy_(out) if inplace else out
-
-
-def _may_share_memory(t):
-    """The test of torch_ext/csrc/dropout.cpp's in-place op, for the in-place form here, which
-    has no op of its own (copy_ finds only zero strides): with the dimensions sorted by stride,
-    each stride must step past all that the smaller ones reach."""
-    dims = []  # (stride, size) of the dimensions that vary, by stride
-    for d in range(t.dim()):
-        if t.size(d) > 1:
-            # Sorted by insertion: under torch.compile the strides may be symbolic, which
-            # sorted() refuses.
-            i = len(dims)
-            while i > 0 and dims[i - 1][0] > t.stride(d):
-                i -= 1
-            dims.insert(i, (t.stride(d), t.size(d)))
-    reach = 0
-    for stride, size in dims:
-        if stride <= reach:
-            return True
-        reach += stride * (size - 1)
-    return False
+    if not inplace:
+        return torch.ops.torch_ext.mydropout_channels(input, *args)
+    torch.ops.torch_ext.mydropout_channels_(input, *args)
+    return input
 
 
 def _unbatched(input, p, training, inplace, kwargs):

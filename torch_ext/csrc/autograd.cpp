@@ -12,21 +12,24 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// The ops with an autograd formula: elementwise dropout, out of place or in place, whose mask
-// follows the output's memory order, and channel dropout, whose mask does not. name is the
-// out-of-place op, which the backward runs on the gradient.
+// The ops with an autograd formula, each out of place or in place: elementwise dropout, whose
+// mask follows the output's memory order, and channel dropout, whose mask does not. name is the
+// out-of-place op, which the backward runs on the gradient; inplace_name the in-place one.
 struct Elementwise {
   static constexpr const char *name = "torch_ext::mydropout";
+  static constexpr const char *inplace_name = "torch_ext::mydropout_";
   static constexpr bool mask_follows_layout = true;
   static constexpr bool inplace = false;
 };
-struct ElementwiseInplace : Elementwise {
-  static constexpr bool inplace = true;
-};
 struct Channels {
   static constexpr const char *name = "torch_ext::mydropout_channels";
+  static constexpr const char *inplace_name = "torch_ext::mydropout_channels_";
   static constexpr bool mask_follows_layout = false;
   static constexpr bool inplace = false;
+};
+template <class Op>
+struct Inplace : Op {
+  static constexpr bool inplace = true;
 };
 
 // first_index stays a SymInt here: under torch.compile these kernels run on a symbolic one,
@@ -41,12 +44,13 @@ at::Tensor call(const at::Tensor &input, double p, const at::Tensor &state,
   return op.call(input, p, state, first_index);
 }
 
-void call_mydropout_(const at::Tensor &input, double p, const at::Tensor &state,
-                     c10::SymInt first_index) {
+template <class Op>
+void call_inplace(const at::Tensor &input, double p, const at::Tensor &state,
+                  c10::SymInt first_index) {
   static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("torch_ext::mydropout_", "")
-                             .typed<void(const at::Tensor &, double, const at::Tensor &,
-                                         c10::SymInt)>();
+                             .findSchemaOrThrow(Op::inplace_name, "")
+                             .template typed<void(const at::Tensor &, double,
+                                                  const at::Tensor &, c10::SymInt)>();
   op.call(input, p, state, first_index);
 }
 
@@ -59,7 +63,7 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
     {
       at::AutoDispatchBelowADInplaceOrView guard;
       if constexpr (Op::inplace) {
-        call_mydropout_(input, p, state, first_index);
+        call_inplace<Op>(input, p, state, first_index);
         out = input;
       } else {
         out = call<Op>(input, p, state, first_index);
@@ -101,28 +105,30 @@ at::Tensor dropout_autograd(const at::Tensor &input, double p, const at::Tensor 
 }
 
 // The schema returns nothing: the caller's input is the output, its history already rebased.
-void mydropout_inplace_autograd(const at::Tensor &input, double p, const at::Tensor &state,
-                                c10::SymInt first_index) {
+template <class Op>
+void inplace_autograd(const at::Tensor &input, double p, const at::Tensor &state,
+                      c10::SymInt first_index) {
   if (!input.defined() || !state.defined()) {
     // None for a tensor argument arrives undefined, which apply() cannot wrap: the kernel
     // refuses it with its own message.
     at::AutoDispatchBelowAutograd guard;
-    return call_mydropout_(input, p, state, first_index);
+    return call_inplace<Op>(input, p, state, first_index);
   }
   // torch's own refusals of an in-place op (on a leaf that requires grad, on a view of one, on a
   // view whose history cannot be rebased), made as native ops make them: before the input is
   // written. apply() would catch only the first, and after the kernel ran.
   torch::autograd::check_inplace(input, input.requires_grad());
-  DropoutFunction<ElementwiseInplace>::apply(input, p, state, first_index);
+  DropoutFunction<Inplace<Op>>::apply(input, p, state, first_index);
 }
 
 // Bumps the version counter where the Autograd kernel does not run (in inference mode, on a
 // normal tensor), so that autograd still sees that a tensor it saved was overwritten.
-void mydropout_inplace_view(const at::Tensor &input, double p, const at::Tensor &state,
-                            c10::SymInt first_index) {
+template <class Op>
+void inplace_view(const at::Tensor &input, double p, const at::Tensor &state,
+                  c10::SymInt first_index) {
   {
     at::AutoDispatchBelowADInplaceOrView guard;
-    call_mydropout_(input, p, state, first_index);
+    call_inplace<Op>(input, p, state, first_index);
   }
   torch::autograd::impl::bump_version(input);
 }
@@ -132,11 +138,13 @@ void mydropout_inplace_view(const at::Tensor &input, double p, const at::Tensor 
 TORCH_LIBRARY_IMPL(torch_ext, Autograd, m) {
   m.impl("mydropout", &dropout_autograd<Elementwise>);
   m.impl("mydropout_channels", &dropout_autograd<Channels>);
-  m.impl("mydropout_", &mydropout_inplace_autograd);
+  m.impl("mydropout_", &inplace_autograd<Elementwise>);
+  m.impl("mydropout_channels_", &inplace_autograd<Channels>);
 }
 
 TORCH_LIBRARY_IMPL(torch_ext, ADInplaceOrView, m) {
-  m.impl("mydropout_", &mydropout_inplace_view);
+  m.impl("mydropout_", &inplace_view<Elementwise>);
+  m.impl("mydropout_channels_", &inplace_view<Channels>);
 }
 
 }  // namespace torch_ext

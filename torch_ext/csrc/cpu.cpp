@@ -93,6 +93,11 @@ void mydropout_cpu_inplace(const at::Tensor &input, double p, const at::Tensor &
   dropout_(input, p, state, first_index, run_cpu);
 }
 
+void mydropout_channels_cpu_inplace(const at::Tensor &input, double p, const at::Tensor &state,
+                                    int64_t first_index) {
+  dropout_channels_(input, p, state, first_index, run_cpu, channel_pass_cpu);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(torch_ext, CPU, m) {
@@ -100,6 +105,7 @@ TORCH_LIBRARY_IMPL(torch_ext, CPU, m) {
   m.impl("mydropout", &mydropout_cpu_op);
   m.impl("mydropout_", &mydropout_cpu_inplace);
   m.impl("mydropout_channels", &mydropout_channels_cpu);
+  m.impl("mydropout_channels_", &mydropout_channels_cpu_inplace);
 }
 
 }  // namespace torch_ext

@@ -87,6 +87,12 @@ void mydropout_cuda_inplace(const at::Tensor &input, double p, const at::Tensor 
   dropout_(input, p, state, first_index, run_cuda);
 }
 
+void mydropout_channels_cuda_inplace(const at::Tensor &input, double p, const at::Tensor &state,
+                                     int64_t first_index) {
+  const c10::DeviceGuard guard(input.device());
+  dropout_channels_(input, p, state, first_index, run_cuda, channel_pass_cuda);
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(torch_ext, CUDA, m) {
@@ -94,6 +100,7 @@ TORCH_LIBRARY_IMPL(torch_ext, CUDA, m) {
   m.impl("mydropout", &mydropout_cuda_op);
   m.impl("mydropout_", &mydropout_cuda_inplace);
   m.impl("mydropout_channels", &mydropout_channels_cuda);
+  m.impl("mydropout_channels_", &mydropout_channels_cuda_inplace);
 }
 
 }  // namespace torch_ext

@@ -93,12 +93,18 @@ static bool may_share_memory(const at::Tensor &t) {
   return false;
 }
 
-void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_t first_index,
-              KernelRunner run) {
-  check_args(input, p, state, first_index, input.numel());
+// In place, each element is written once with the value its mask gives it; elements that
+// share memory would be written twice.
+static void check_no_shared_memory(const at::Tensor &input) {
   TORCH_CHECK(!may_share_memory(input),
               "mydropout: in-place dropout of a tensor whose elements may share memory (an "
               "expanded tensor, say) is not supported; clone it first");
+}
+
+void dropout_(const at::Tensor &input, double p, const at::Tensor &state, int64_t first_index,
+              KernelRunner run) {
+  check_args(input, p, state, first_index, input.numel());
+  check_no_shared_memory(input);
   if (input.numel() == 0) return;
   if (walkable(input)) {
     run(input, input, params(p, first_index), state);
@@ -118,33 +124,55 @@ static std::optional<bool> channel_order(const at::Tensor &t, int64_t spatial) {
   return std::nullopt;
 }
 
-at::Tensor dropout_channels(const at::Tensor &input, double p, const at::Tensor &state,
-                            int64_t first_index, KernelRunner run, ChannelPass pass) {
+// The number of (batch, channel) pairs, once the arguments of a channel op are checked.
+static int64_t check_channel_args(const at::Tensor &input, double p, const at::Tensor &state,
+                                  int64_t first_index) {
+  TORCH_CHECK(input.defined(), "mydropout: input and state must be tensors, but got None");
   TORCH_CHECK(input.dim() >= 2, "Feature dropout requires at least 2 dimensions in the input");
-  const int64_t channels = input.size(1), pairs = input.size(0) * channels;
+  const int64_t pairs = input.size(0) * input.size(1);
   check_args(input, p, state, first_index, pairs);
-  // Before the multipliers, which an empty input of many pairs would make for nothing.
-  if (input.numel() == 0) return at::empty_like(input);
-  // The kernel on ones gives each pair's multiplier, 0 or the contract's scale, in the dtype
-  // the contract multiplies in: float32, or double for float64.
-  const at::ScalarType math = kernel_dtype(input) == MYDROPOUT_F64 ? at::kDouble : at::kFloat;
+  return pairs;
+}
+
+// out = channel dropout of src (out may be src), through the pass. The kernel on ones gives
+// each pair's multiplier, 0 or the contract's scale, in the dtype the contract multiplies in:
+// float32, or double for float64. Where the pass cannot walk out as it is, it runs on a
+// contiguous copy.
+static void run_channels(const at::Tensor &src, const at::Tensor &out, double p,
+                         const at::Tensor &state, int64_t first_index, int64_t pairs,
+                         KernelRunner run, ChannelPass pass) {
+  const at::ScalarType math = kernel_dtype(src) == MYDROPOUT_F64 ? at::kDouble : at::kFloat;
   const at::Tensor m =
-      dropout(at::ones({pairs}, input.options().dtype(math)), p, state, first_index, run);
-  at::Tensor out = at::empty_like(input);
-  const int64_t spatial = out.numel() / pairs;
-  // The output keeps empty_like's layout; where the pass cannot walk it, the pass runs on a
-  // contiguous copy first.
+      dropout(at::ones({pairs}, src.options().dtype(math)), p, state, first_index, run);
+  const int64_t channels = src.size(1), spatial = out.numel() / pairs;
   const std::optional<bool> order = channel_order(out, spatial);
-  const at::Tensor dst = order ? out : at::empty(out.sizes(), out.options());
-  const bool channels_last = order.value_or(false);
-  if (walkable(input) && input.strides() == dst.strides()) {
-    pass(input, dst, m, channels, spatial, channels_last);
+  const bool direct = order.has_value() && walkable(out);
+  const at::Tensor dst = direct ? out : at::empty(out.sizes(), out.options());
+  const bool channels_last = direct && *order;
+  if (walkable(src) && src.strides() == dst.strides()) {
+    pass(src, dst, m, channels, spatial, channels_last);
   } else {
-    dst.copy_(input);
+    dst.copy_(src);
     pass(dst, dst, m, channels, spatial, channels_last);
   }
-  if (!order) out.copy_(dst);
+  if (!direct) out.copy_(dst);
+}
+
+at::Tensor dropout_channels(const at::Tensor &input, double p, const at::Tensor &state,
+                            int64_t first_index, KernelRunner run, ChannelPass pass) {
+  const int64_t pairs = check_channel_args(input, p, state, first_index);
+  // The output keeps empty_like's layout. An empty input returns before the multipliers,
+  // which one of many pairs would make for nothing.
+  at::Tensor out = at::empty_like(input);
+  if (out.numel() != 0) run_channels(input, out, p, state, first_index, pairs, run, pass);
   return out;
+}
+
+void dropout_channels_(const at::Tensor &input, double p, const at::Tensor &state,
+                       int64_t first_index, KernelRunner run, ChannelPass pass) {
+  const int64_t pairs = check_channel_args(input, p, state, first_index);
+  check_no_shared_memory(input);
+  if (input.numel() != 0) run_channels(input, input, p, state, first_index, pairs, run, pass);
 }
 
 void read_state(const at::Tensor &state, mydropout_params &prm) {

@@ -33,6 +33,9 @@ using ChannelPass = void (*)(const at::Tensor &src, const at::Tensor &dst, const
 at::Tensor dropout_channels(const at::Tensor &input, double p, const at::Tensor &state,
                             int64_t first_index, KernelRunner run, ChannelPass pass);
 
+void dropout_channels_(const at::Tensor &input, double p, const at::Tensor &state,
+                       int64_t first_index, KernelRunner run, ChannelPass pass);
+
 mydropout_dtype kernel_dtype(const at::Tensor &t);
 
 // (seed, offset) of a state tensor that lives on the CPU.

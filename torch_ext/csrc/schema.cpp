@@ -25,6 +25,8 @@ TORCH_LIBRARY(torch_ext, m) {
   // Channel dropout of an (N, C, *) input: one mask draw per (batch, channel) pair, pair
   // n * C + c at mask index first_index + n * C + c.
   m.def("mydropout_channels(Tensor input, float p, Tensor state, SymInt first_index=0) -> Tensor");
+  m.def("mydropout_channels_(Tensor(a!) input, float p, Tensor state, SymInt first_index=0) "
+        "-> ()");
   // The CPU kernel path in use (scalar, avx2, avx512), for benchmarks and tests.
   m.def("cpu_path() -> str",
         [] { return std::string(mydropout_cpu_path_name(mydropout_cpu_path())); });

@@ -99,7 +99,6 @@ def _state():
     return torch.tensor([3, 4], dtype=torch.int64)
 
 
-
 def test_opcheck_mydropout(device):
     for x in (
         torch.randn(5, 6, device=device, requires_grad=True),

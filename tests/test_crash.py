@@ -287,6 +287,13 @@ CASES = [
         RuntimeError, "elements may share memory"),
     ok("F: in place on a diagonal, which shares nothing",
        lambda: in_place(torch.randn(5, 5).diagonal()), same_bits),
+    # the fake kernels: meta tensors
+    *[err(f"{api}: meta, in place on expanded", lambda call=call: call(meta(3, 1).expand(3, 4)),
+          RuntimeError, "elements may share memory")
+      for api, call in [("op_", lambda t: OP_(t, 0.5, state(), 0)),
+                        ("opc_", lambda t: OPC_(t, 0.5, state(), 0)),
+                        ("F", lambda t: F(t, inplace=True)),
+                        ("channels", lambda t: torch_ext.mydropout_channels(t, inplace=True))]],
     ok("F: p 0 in place on an expanded tensor returns it",
        lambda: (F(t := OVERLAPPING["expanded"](), 0.0, inplace=True), t), is_input),
     # in place and autograd

@@ -3,6 +3,8 @@ is in torch_ext/csrc/autograd.cpp)."""
 
 import torch
 
+from .functional import SHARED_MEMORY_MESSAGE, may_share_memory
+
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
@@ -51,6 +53,7 @@ def _mydropout_fake(input, p, state, first_index=0):
 @torch.library.register_fake("torch_ext::mydropout_")
 def _mydropout_inplace_fake(input, p, state, first_index=0):
     _check(input, p, state, first_index, input.numel())
+    torch._check(not may_share_memory(input), lambda: SHARED_MEMORY_MESSAGE)
     return None
 
 
@@ -69,6 +72,7 @@ def _mydropout_channels_fake(input, p, state, first_index=0):
 @torch.library.register_fake("torch_ext::mydropout_channels_")
 def _mydropout_channels_inplace_fake(input, p, state, first_index=0):
     _check_channels(input, p, state, first_index)
+    torch._check(not may_share_memory(input), lambda: SHARED_MEMORY_MESSAGE)
     return None
 
 

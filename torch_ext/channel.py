@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.fx import Proxy
 
-from .functional import check_p, prepare
+from .functional import check_p, in_place, prepare
 from .fx import function_node
 from .modules import DropoutModule
 
@@ -38,8 +38,8 @@ def mydropout_channels(
         return input
     if not inplace:
         return torch.ops.torch_ext.mydropout_channels(input, *args)
-    torch.ops.torch_ext.mydropout_channels_(input, *args)
-    return input
+    return in_place(torch.ops.torch_ext.mydropout_channels,
+                    torch.ops.torch_ext.mydropout_channels_, input, args)
 
 
 def _unbatched(input, p, training, inplace, kwargs):

@@ -99,6 +99,46 @@ def _known_empty(input):
     return type(n) is int and n == 0
 
 
+SHARED_MEMORY_MESSAGE = ("mydropout: in-place dropout of a tensor whose elements may share "
+                         "memory (an expanded tensor, say) is not supported; clone it first")
+
+
+def may_share_memory(t):
+    """The test of torch_ext/csrc/dropout.cpp's in-place ops, for where they do not run: fake
+    kernels, and the in-place form under torch.compile (copy_ finds only zero strides). With
+    the dimensions sorted by stride, each stride must step past all that the smaller ones
+    reach."""
+    dims = []  # (stride, size) of the dimensions that vary, by stride
+    for d in range(t.dim()):
+        if t.size(d) > 1:
+            # Sorted by insertion: under torch.compile the strides may be symbolic, which
+            # sorted() refuses.
+            i = len(dims)
+            while i > 0 and dims[i - 1][0] > t.stride(d):
+                i -= 1
+            dims.insert(i, (t.stride(d), t.size(d)))
+    reach = 0
+    for stride, size in dims:
+        if stride <= reach:
+            return True
+        reach += stride * (size - 1)
+    return False
+
+
+def in_place(op, op_, input, args):
+    """op_ on input, which it returns. Under torch.compile, op and copy_ instead: AOTAutograd
+    takes a custom op's write into a graph input for one hidden from autograd (it is made inside
+    the autograd Function), which left the input's gradient without the mask; and torch
+    2.14.1's Inductor misreads the input of a custom in-place op mutating a product by one
+    (x * 1.0) of a view. copy_ is a write both follow."""
+    if torch.compiler.is_compiling():
+        if may_share_memory(input):
+            raise RuntimeError(SHARED_MEMORY_MESSAGE)
+        return input.copy_(op(input, *args))
+    op_(input, *args)
+    return input
+
+
 def prepare(input, p, training, seed, offset, generator, first_index):
     """The checks every functional makes, then the op's (p, state, first_index); None where
     dropout returns the input itself (eval mode, p == 0, or an empty input)."""
@@ -141,8 +181,6 @@ def mydropout(
     args = prepare(input, p, training, seed, offset, generator, first_index)
     if args is None:
         return input
-    p, state, first_index = args
     if not inplace:
-        return torch.ops.torch_ext.mydropout(input, p, state, first_index)
-    torch.ops.torch_ext.mydropout_(input, p, state, first_index)
-    return input
+        return torch.ops.torch_ext.mydropout(input, *args)
+    return in_place(torch.ops.torch_ext.mydropout, torch.ops.torch_ext.mydropout_, input, args)

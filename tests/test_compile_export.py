@@ -182,12 +182,29 @@ def test_a_changing_sequence_length_compiles_once_more_not_once_per_length():
     assert counter.frame_count == 2
 
 
-def test_compile_of_a_size_that_depends_on_data():
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("dropout", [torch_ext.mydropout, torch_ext.mydropout_channels])
+def test_compile_of_a_size_that_depends_on_data(dropout, inplace):
     # x[x > 0] has a size no guard may test: the op runs, empty or not.
-    f = torch.compile(lambda x: torch_ext.mydropout(x[x > 0], 0.5, seed=3), fullgraph=True)
+    torch._dynamo.reset()
+
+    def f(x):
+        return dropout(x[x > 0].unsqueeze(0), 0.5, inplace=inplace, seed=3)
+
+    compiled = torch.compile(f, fullgraph=True)
     with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True):
         for x in (torch.randn(50), -torch.rand(50)):
-            assert torch.equal(f(x), torch_ext.mydropout(x[x > 0], 0.5, seed=3))
+            assert torch.equal(compiled(x), f(x))
+
+
+@pytest.mark.filterwarnings("ignore:dropout2d")
+@pytest.mark.parametrize("shape", [(6, 5), (2, 6, 5)])
+def test_compile_of_channel_dropout_on_an_input_torch_warns_about(shape):
+    # Eager warns, as F.dropout2d does; a compiled call does not, rather than break the graph.
+    torch._dynamo.reset()
+    x = torch.randn(shape)
+    f = lambda x: torch_ext.mydropout2d(x, 0.5, seed=4)  # noqa: E731
+    assert torch.equal(torch.compile(f, fullgraph=True)(x), f(x))
 
 
 @pytest.mark.parametrize("dropout", [torch_ext.mydropout, torch_ext.mydropout_channels])
@@ -211,7 +228,7 @@ IN_PLACE = [torch_ext.mydropout, torch_ext.mydropout_channels]
 
 
 # Under torch.compile the in-place forms are the out-of-place op and copy_
-# (torch_ext/functional.py's in_place); in torch 2.14.1, Inductor misread these views'
+# (torch_ext/functional.py's compiled_in_place); in torch 2.14.1, Inductor misread these
 # elements for a custom in-place op.
 @pytest.mark.parametrize("dropout", IN_PLACE)
 @pytest.mark.parametrize("product", [lambda v: v * 1.0, lambda v: v / 1.0, lambda v: v + 0,

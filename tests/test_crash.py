@@ -113,11 +113,15 @@ def same_bits(pair):
     assert_same_bits(*pair)
 
 
-def is_meta(shape, dtype=torch.float32):
+def is_on(device, shape, dtype=torch.float32):
     def check(y):
-        assert y.device.type == "meta" and tuple(y.shape) == shape and y.dtype == dtype, y
+        assert y.device.type == device and tuple(y.shape) == shape and y.dtype == dtype, y
 
     return check
+
+
+def is_meta(shape, dtype=torch.float32):
+    return is_on("meta", shape, dtype)
 
 
 def is_input(pair):
@@ -294,6 +298,12 @@ CASES = [
                         ("opc_", lambda t: OPC_(t, 0.5, state(), 0)),
                         ("F", lambda t: F(t, inplace=True)),
                         ("channels", lambda t: torch_ext.mydropout_channels(t, inplace=True))]],
+    # an empty one shares nothing: taken on the CPU and meta alike
+    *[ok(f"{api}: {device}, in place on an empty expanded tensor",
+         lambda op_=op_, device=device: op_on(torch.empty(0, 1, 1, device=device)
+                                              .expand(0, 5, 3), op_),
+         is_on(device, (0, 5, 3)))
+      for api, op_ in [("op_", OP_), ("opc_", OPC_)] for device in ("cpu", "meta")],
     ok("F: p 0 in place on an expanded tensor returns it",
        lambda: (F(t := OVERLAPPING["expanded"](), 0.0, inplace=True), t), is_input),
     # in place and autograd

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.fx import Proxy
 
-from .functional import check_p, in_place, prepare
+from .functional import check_p, compiled_in_place, prepare
 from .fx import function_node
 from .modules import DropoutModule
 
@@ -38,8 +38,10 @@ def mydropout_channels(
         return input
     if not inplace:
         return torch.ops.torch_ext.mydropout_channels(input, *args)
-    return in_place(torch.ops.torch_ext.mydropout_channels,
-                    torch.ops.torch_ext.mydropout_channels_, input, args)
+    if torch.compiler.is_compiling():
+        return compiled_in_place(torch.ops.torch_ext.mydropout_channels, input, args)
+    torch.ops.torch_ext.mydropout_channels_(input, *args)
+    return input
 
 
 def _unbatched(input, p, training, inplace, kwargs):
@@ -50,8 +52,10 @@ def _unbatched(input, p, training, inplace, kwargs):
 
 
 def _warn_unless(dim, name, expected):
-    """F.dropout2d/3d's deprecation warning for an input of another rank."""
-    if dim not in expected:
+    """F.dropout2d/3d's deprecation warning for an input of another rank. Not while compiling,
+    here and in mydropout2d: Dynamo cannot trace warnings.warn, which would break the graph
+    (it does not trace into torch's own F.dropout2d, which warns when the graph is made)."""
+    if dim not in expected and not torch.compiler.is_compiling():
         lo, hi = expected
         warnings.warn(
             f"{name}: Received a {dim}-D input to {name}, which is deprecated "
@@ -89,7 +93,7 @@ def mydropout2d(input, p=0.5, training=True, inplace=False, **kwargs):
         return function_node(mydropout2d, (input, p, training, inplace), kwargs)
     p = check_p(p)
     _warn_unless(input.dim(), "dropout2d", (3, 4))
-    if input.dim() == 3:
+    if input.dim() == 3 and not torch.compiler.is_compiling():
         warnings.warn(
             "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
             "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "

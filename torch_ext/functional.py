@@ -108,6 +108,9 @@ def may_share_memory(t):
     kernels, and the in-place form under torch.compile (copy_ finds only zero strides). With
     the dimensions sorted by stride, each stride must step past all that the smaller ones
     reach."""
+    # First what needs no guard on a size: under torch.compile one may depend on data (x[x > 0]).
+    if t.is_contiguous() or guard_or_false(t.numel() == 0):
+        return False
     dims = []  # (stride, size) of the dimensions that vary, by stride
     for d in range(t.dim()):
         if t.size(d) > 1:
@@ -125,18 +128,15 @@ def may_share_memory(t):
     return False
 
 
-def in_place(op, op_, input, args):
-    """op_ on input, which it returns. Under torch.compile, op and copy_ instead: AOTAutograd
-    takes a custom op's write into a graph input for one hidden from autograd (it is made inside
-    the autograd Function), which left the input's gradient without the mask; and torch
-    2.14.1's Inductor misreads the input of a custom in-place op mutating a product by one
-    (x * 1.0) of a view. copy_ is a write both follow."""
-    if torch.compiler.is_compiling():
-        if may_share_memory(input):
-            raise RuntimeError(SHARED_MEMORY_MESSAGE)
-        return input.copy_(op(input, *args))
-    op_(input, *args)
-    return input
+def compiled_in_place(op, input, args):
+    """The in-place form under torch.compile: op, then copy_ into input. Not the in-place op:
+    torch.compile's AOTAutograd takes a custom op's write into a graph input for one hidden from
+    autograd (it is made inside the autograd Function), which leaves the input's gradient
+    without the mask; and torch 2.14.1's Inductor misreads the input of a custom in-place op
+    that mutates a product by one (x * 1.0) of a view. copy_ is a write both follow."""
+    if may_share_memory(input):
+        raise RuntimeError(SHARED_MEMORY_MESSAGE)
+    return input.copy_(op(input, *args))
 
 
 def prepare(input, p, training, seed, offset, generator, first_index):
@@ -183,4 +183,7 @@ def mydropout(
         return input
     if not inplace:
         return torch.ops.torch_ext.mydropout(input, *args)
-    return in_place(torch.ops.torch_ext.mydropout, torch.ops.torch_ext.mydropout_, input, args)
+    if torch.compiler.is_compiling():
+        return compiled_in_place(torch.ops.torch_ext.mydropout, input, args)
+    torch.ops.torch_ext.mydropout_(input, *args)
+    return input

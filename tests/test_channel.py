@@ -25,7 +25,8 @@ def channel_dropout(x, p, seed, offset, first_index=0):
 
 
 INPUTS = ["contiguous", "channels_last", "transposed", "batch inside channels", "sliced",
-          "expanded", "pairs only", "empty channels"]
+          "expanded", "pairs only", "pairs only, sliced", "pairs only, transposed",
+          "pairs only, channels_last", "empty channels"]
 
 
 def make_input(name, device, dtype):
@@ -44,6 +45,10 @@ def make_input(name, device, dtype):
         "sliced": lambda: base()[:, 1:, ::2],
         "expanded": lambda: randn(3, 1, 6).expand(3, 4, 6),
         "pairs only": lambda: randn(7, 9),
+        "pairs only, sliced": lambda: randn(7, 18)[:, ::2],
+        "pairs only, transposed": lambda: randn(9, 7).t(),
+        "pairs only, channels_last":
+            lambda: randn(7, 9, 1, 1).contiguous(memory_format=torch.channels_last),
         "empty channels": lambda: randn(2, 3, 0),
     }[name]()
 

@@ -134,26 +134,27 @@ static int64_t check_channel_args(const at::Tensor &input, double p, const at::T
   return pairs;
 }
 
-// out = channel dropout of src (out may be src), through the pass. The kernel on ones, in
-// place, gives each pair's multiplier, 0 or the contract's scale, in the dtype the contract
-// multiplies in: float32, or double for float64. Where the pass cannot walk out as it is, it
+// out = channel dropout of src (out may be src). Where the pass cannot walk out as it is, it
 // runs on a contiguous copy.
 static void run_channels(const at::Tensor &src, const at::Tensor &out, double p,
                          const at::Tensor &state, int64_t first_index, int64_t pairs,
                          KernelRunner run, ChannelPass pass) {
-  const at::ScalarType math = kernel_dtype(src) == MYDROPOUT_F64 ? at::kDouble : at::kFloat;
-  const at::Tensor m = at::ones({pairs}, src.options().dtype(math));
-  run(m, m, params(p, first_index), state);
   const int64_t channels = src.size(1), spatial = out.numel() / pairs;
   const std::optional<bool> order = channel_order(out, spatial);
   const bool direct = order.has_value() && walkable(out);
   const at::Tensor dst = direct ? out : at::empty(out.sizes(), out.options());
-  const bool channels_last = direct && *order;
-  if (walkable(src) && src.strides() == dst.strides()) {
-    pass(src, dst, m, channels, spatial, channels_last);
+  const at::Tensor from = walkable(src) && src.strides() == dst.strides() ? src : dst.copy_(src);
+  if (spatial == 1) {
+    // One element a pair, in pair order in both layouts: the elementwise kernel is the pass,
+    // with no multipliers to draw first.
+    run(from, dst, params(p, first_index), state);
   } else {
-    dst.copy_(src);
-    pass(dst, dst, m, channels, spatial, channels_last);
+    // The kernel on ones, in place, gives each pair's multiplier, 0 or the contract's scale, in
+    // the dtype the contract multiplies in: float32, or double for float64.
+    const at::ScalarType math = kernel_dtype(src) == MYDROPOUT_F64 ? at::kDouble : at::kFloat;
+    const at::Tensor m = at::ones({pairs}, src.options().dtype(math));
+    run(m, m, params(p, first_index), state);
+    pass(from, dst, m, channels, spatial, direct && *order);
   }
   if (!direct) out.copy_(dst);
 }

@@ -27,9 +27,33 @@ static inline uint16_t u16_kept(uint16_t v, int keep) {
     return v & (uint16_t)(0u - (unsigned)keep);
 }
 
+/* Channels-last rows of one batch share its C multipliers; a row of a few channels is too short
+ * a loop to vectorize. So the rows go `step` at a time, as one run of step * C elements against
+ * as many multipliers: copies of the batch's side by side in a tile of TILE_BYTES, as many rows
+ * as it holds, up to the end of the batch or of the range (`end`); one row at a time straight
+ * from mult where not even one fits. */
+#define TILE_BYTES 2048
+typedef struct {
+    int64_t end, step;
+    const void *mult;
+} tile_run;
+
+static tile_run tile_rows(const void *mult, void *tile, size_t msize, int64_t channels,
+                          int64_t spatial, int64_t r, int64_t row_end) {
+    const int64_t batch_end = (r / spatial + 1) * spatial;
+    const int64_t end = batch_end < row_end ? batch_end : row_end;
+    const int64_t fits = TILE_BYTES / ((int64_t)msize * channels);
+    const int64_t step = fits < end - r ? fits : end - r;
+    const char *batch = (const char *)mult + r / spatial * channels * (int64_t)msize;
+    if (step == 0) return (tile_run){end, 1, batch};
+    for (int64_t i = 0; i < step; ++i)
+        memcpy((char *)tile + i * channels * (int64_t)msize, batch, (size_t)channels * msize);
+    return (tile_run){end, step, tile};
+}
+
 /* Rows [row_begin, row_end) of type T with multipliers of type M; MUL(x, m) is the contract's
  * product, KEPT(v, keep) as above. A pair-major row shares one multiplier, so it is either
- * zeroed or scaled whole; a channels-last row meets each of its n's C multipliers in turn. */
+ * zeroed or scaled whole; a channels-last run meets the multipliers of tile_rows. */
 #define CHANNEL_ROWS(T, M, MUL, KEPT)                                                        \
     do {                                                                                     \
         const T *xs = x;                                                                     \
@@ -47,12 +71,18 @@ static inline uint16_t u16_kept(uint16_t v, int keep) {
                 }                                                                            \
             }                                                                                \
         } else {                                                                             \
-            for (int64_t r = row_begin; r < row_end; ++r) {                                  \
-                const T *xr = xs + r * channels;                                             \
-                T *yr = ys + r * channels;                                                   \
-                const M *mr = ms + r / spatial * channels;                                   \
-                for (int64_t c = 0; c < channels; ++c)                                       \
-                    yr[c] = KEPT(MUL(xr[c], mr[c]), mr[c] != 0);                             \
+            M tile[TILE_BYTES / sizeof(M)];                                                  \
+            for (int64_t r = row_begin; r < row_end;) {                                      \
+                const tile_run run =                                                         \
+                    tile_rows(ms, tile, sizeof(M), channels, spatial, r, row_end);           \
+                const M *m = run.mult;                                                       \
+                for (int64_t rows; r < run.end; r += rows) {                                 \
+                    rows = run.step < run.end - r ? run.step : run.end - r;                  \
+                    const T *xr = xs + r * channels;                                         \
+                    T *yr = ys + r * channels;                                               \
+                    for (int64_t e = 0; e < rows * channels; ++e)                            \
+                        yr[e] = KEPT(MUL(xr[e], m[e]), m[e] != 0);                           \
+                }                                                                            \
             }                                                                                \
         }                                                                                    \
     } while (0)
@@ -103,11 +133,19 @@ SIMD16 void span16(mydropout_dtype dtype, const uint16_t *x, uint16_t *y, int64_
 __attribute__((target("avx2,f16c"))) static void rows16(
     mydropout_dtype dtype, const uint16_t *xs, uint16_t *ys, const float *ms, int64_t channels,
     int64_t spatial, int channels_last, int64_t row_begin, int64_t row_end) {
+    if (channels_last) {
+        float tile[TILE_BYTES / sizeof(float)];
+        for (int64_t r = row_begin; r < row_end;) {
+            const tile_run run = tile_rows(ms, tile, sizeof(float), channels, spatial, r, row_end);
+            for (int64_t rows; r < run.end; r += rows) {
+                rows = run.step < run.end - r ? run.step : run.end - r;
+                span16(dtype, xs + r * channels, ys + r * channels, rows * channels, run.mult, 1);
+            }
+        }
+        return;
+    }
     for (int64_t r = row_begin; r < row_end; ++r) {
-        if (channels_last) {
-            span16(dtype, xs + r * channels, ys + r * channels, channels,
-                   ms + r / spatial * channels, 1);
-        } else if (ms[r] == 0) {
+        if (ms[r] == 0) {
             memset(ys + r * spatial, 0, (size_t)spatial * sizeof(uint16_t));
         } else {
             span16(dtype, xs + r * spatial, ys + r * spatial, spatial, ms + r, 0);

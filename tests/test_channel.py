@@ -24,7 +24,7 @@ def channel_dropout(x, p, seed, offset, first_index=0):
     return apply_mask(x, channel_keep(x, p, seed, offset, first_index), p)
 
 
-INPUTS = ["contiguous", "channels_last", "transposed", "batch inside channels", "sliced",
+INPUTS = ["contiguous", "channels_last", "channels_last, many rows", "transposed", "batch inside channels", "sliced",
           "expanded", "pairs only", "pairs only, sliced", "pairs only, transposed",
           "pairs only, channels_last", "empty channels"]
 
@@ -39,6 +39,9 @@ def make_input(name, device, dtype):
     return {
         "contiguous": base,
         "channels_last": lambda: base().contiguous(memory_format=torch.channels_last),
+        # more rows a batch than one run of csrc/channels.c takes, and a part run after them
+        "channels_last, many rows":
+            lambda: randn(2, 3, 19, 20).contiguous(memory_format=torch.channels_last),
         "transposed": lambda: base().transpose(2, 3),
         "batch inside channels":
             lambda: base().permute(1, 0, 2, 3).contiguous().permute(1, 0, 2, 3),

@@ -335,7 +335,10 @@ static void test_all_half_inputs(void) {
  * out of place and in place. */
 static void test_channels(void) {
     const mydropout_dtype dts[] = {MYDROPOUT_F32, MYDROPOUT_F64, MYDROPOUT_F16, MYDROPOUT_BF16};
-    const int64_t shapes[][3] = {{1, 1, 1}, {2, 3, 5}, {3, 17, 1}, {4, 1, 33}, {5, 8, 64}};
+    /* with {3, 3, 300} and {2, 600, 3}: channels-last runs of many rows a tile, and rows
+     * wider than a tile */
+    const int64_t shapes[][3] = {{1, 1, 1}, {2, 3, 5},   {3, 17, 1},
+                                 {4, 1, 33}, {5, 8, 64}, {3, 3, 300}, {2, 600, 3}};
     for (size_t d = 0; d < 4; ++d) {
         const mydropout_dtype dt = dts[d];
         const size_t w = width_of(dt), mw = dt == MYDROPOUT_F64 ? 8 : 4;

@@ -24,9 +24,9 @@ def channel_dropout(x, p, seed, offset, first_index=0):
     return apply_mask(x, channel_keep(x, p, seed, offset, first_index), p)
 
 
-INPUTS = ["contiguous", "channels_last", "channels_last, many rows", "transposed", "batch inside channels", "sliced",
-          "expanded", "pairs only", "pairs only, sliced", "pairs only, transposed",
-          "pairs only, channels_last", "empty channels"]
+INPUTS = ["contiguous", "channels_last", "channels_last, many rows", "transposed",
+          "batch inside channels", "sliced", "expanded", "pairs only", "pairs only, sliced",
+          "pairs only, transposed", "pairs only, channels_last", "empty channels"]
 
 
 def make_input(name, device, dtype):

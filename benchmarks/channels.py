@@ -18,7 +18,7 @@ import torch_ext
 from bench import DTYPES, str_list
 from measure import time_median
 
-SHAPES = [(32, 64, 56, 56), (8, 256, 14, 14)]
+SHAPES = [(32, 64, 56, 56), (8, 256, 14, 14), (32, 16, 32, 32)]
 ROUNDS = 5
 
 

@@ -31,7 +31,7 @@ static inline uint16_t u16_kept(uint16_t v, int keep) {
  * a loop to vectorize. So the rows go `step` at a time, as one run of step * C elements against
  * as many multipliers: copies of the batch's side by side in a tile of TILE_BYTES, as many rows
  * as it holds, up to the end of the batch or of the range (`end`); one row at a time straight
- * from mult where not even one fits. */
+ * from mult where not even one fits, or one is all that is left. */
 #define TILE_BYTES 2048
 typedef struct {
     int64_t end, step;
@@ -45,7 +45,7 @@ static tile_run tile_rows(const void *mult, void *tile, size_t msize, int64_t ch
     const int64_t fits = TILE_BYTES / ((int64_t)msize * channels);
     const int64_t step = fits < end - r ? fits : end - r;
     const char *batch = (const char *)mult + r / spatial * channels * (int64_t)msize;
-    if (step == 0) return (tile_run){end, 1, batch};
+    if (step == 0 || end - r == 1) return (tile_run){end, 1, batch};
     for (int64_t i = 0; i < step; ++i)
         memcpy((char *)tile + i * channels * (int64_t)msize, batch, (size_t)channels * msize);
     return (tile_run){end, step, tile};
@@ -162,6 +162,7 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 void mydropout_channels_cpu(mydropout_dtype dtype, const void *x, void *y, const void *mult,
                             int64_t channels, int64_t spatial, int channels_last,
                             int64_t row_begin, int64_t row_end) {
+    if (channels <= 0 || spatial <= 0) return; /* rows of no element */
 #ifdef HAVE_SIMD16_ROWS
     /* Every CPU of the AVX2 and AVX-512 paths has AVX2 and F16C; MYDROPOUT_CPU_PATH=scalar
      * keeps the portable rows, for the tests that compare paths. */

@@ -387,6 +387,18 @@ static void test_channels(void) {
     }
 }
 
+/* Rows of no element (C or S of 0): nothing to do, nothing written, no division by zero. */
+static void test_channels_of_no_element(void) {
+    const float x[4] = {1, 2, 3, 4}, m[4] = {1, 1, 1, 1};
+    float y[4] = {0};
+    for (int cl = 0; cl < 2; ++cl) {
+        mydropout_channels_cpu(MYDROPOUT_F32, x, y, m, 0, 2, cl, 0, 4);
+        mydropout_channels_cpu(MYDROPOUT_F32, x, y, m, 2, 0, cl, 0, 4);
+        mydropout_channels_cpu(MYDROPOUT_BF16, x, y, m, 0, 2, cl, 0, 4);
+    }
+    check(y[0] == 0 && y[1] == 0 && y[2] == 0 && y[3] == 0, "channels of no element");
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s philox4x32_kat.txt\n", argv[0]);
@@ -408,6 +420,7 @@ int main(int argc, char **argv) {
     test_odd_params();
     test_all_half_inputs();
     test_channels();
+    test_channels_of_no_element();
 
     printf("%ld passed, %ld failed\n", passed, failed);
     return failed != 0;

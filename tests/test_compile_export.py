@@ -228,7 +228,7 @@ IN_PLACE = [torch_ext.mydropout, torch_ext.mydropout_channels]
 
 
 # Under torch.compile the in-place forms are the out-of-place op and copy_
-# (torch_ext/functional.py's compiled_in_place); in torch 2.14.1, Inductor misread these
+# (torch_ext/functional.py's run); in torch 2.14.1, Inductor misread these
 # elements for a custom in-place op.
 @pytest.mark.parametrize("dropout", IN_PLACE)
 @pytest.mark.parametrize("product", [lambda v: v * 1.0, lambda v: v / 1.0, lambda v: v + 0,

@@ -13,9 +13,12 @@ import torch
 from torch import nn
 from torch.fx import Proxy
 
-from .functional import check_p, compiled_in_place, prepare
+from .functional import check_p, prepare, run
 from .fx import function_node
 from .modules import DropoutModule
+
+_CHANNELS = torch.ops.torch_ext.mydropout_channels
+_CHANNELS_ = torch.ops.torch_ext.mydropout_channels_
 
 
 def mydropout_channels(
@@ -36,12 +39,7 @@ def mydropout_channels(
     args = prepare(input, p, training, seed, offset, generator, first_index)
     if args is None:
         return input
-    if not inplace:
-        return torch.ops.torch_ext.mydropout_channels(input, *args)
-    if torch.compiler.is_compiling():
-        return compiled_in_place(torch.ops.torch_ext.mydropout_channels, input, args)
-    torch.ops.torch_ext.mydropout_channels_(input, *args)
-    return input
+    return run(_CHANNELS, _CHANNELS_, input, args, inplace)
 
 
 def _unbatched(input, p, training, inplace, kwargs):

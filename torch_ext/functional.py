@@ -10,6 +10,7 @@ from torch.fx.experimental.symbolic_shapes import guard_or_false
 from .fx import function_node
 
 _U64 = 2**64
+_MYDROPOUT, _MYDROPOUT_ = torch.ops.torch_ext.mydropout, torch.ops.torch_ext.mydropout_
 _INT64_PAIR = struct.Struct("=qq")
 
 
@@ -128,12 +129,18 @@ def may_share_memory(t):
     return False
 
 
-def compiled_in_place(op, input, args):
-    """The in-place form under torch.compile: op, then copy_ into input. Not the in-place op:
-    torch.compile's AOTAutograd takes a custom op's write into a graph input for one hidden from
-    autograd (it is made inside the autograd Function), which leaves the input's gradient
-    without the mask; and torch 2.14.1's Inductor misreads the input of a custom in-place op
-    that mutates a product by one (x * 1.0) of a view. copy_ is a write both follow."""
+def run(op, op_, input, args, inplace):
+    """op(input, *args), or op_ on input in place, which is returned. Under torch.compile, in
+    place is op and copy_ instead: torch.compile's AOTAutograd takes a custom op's write into a
+    graph input for one hidden from autograd (it is made inside the autograd Function), which
+    leaves the input's gradient without the mask; and torch 2.14.1's Inductor misreads the
+    input of a custom in-place op that mutates a product by one (x * 1.0) of a view. copy_ is a
+    write both follow."""
+    if not inplace:
+        return op(input, *args)
+    if not torch.compiler.is_compiling():
+        op_(input, *args)
+        return input
     if may_share_memory(input):
         raise RuntimeError(SHARED_MEMORY_MESSAGE)
     return input.copy_(op(input, *args))
@@ -181,9 +188,4 @@ def mydropout(
     args = prepare(input, p, training, seed, offset, generator, first_index)
     if args is None:
         return input
-    if not inplace:
-        return torch.ops.torch_ext.mydropout(input, *args)
-    if torch.compiler.is_compiling():
-        return compiled_in_place(torch.ops.torch_ext.mydropout, input, args)
-    torch.ops.torch_ext.mydropout_(input, *args)
-    return input
+    return run(_MYDROPOUT, _MYDROPOUT_, input, args, inplace)

@@ -210,10 +210,10 @@ def test_inplace_bumps_the_version_counter(kind):
 
 
 @each_inplace
-@pytest.mark.parametrize("mode", [torch.enable_grad, torch.inference_mode])
+@pytest.mark.parametrize("mode", [torch.enable_grad, torch.no_grad, torch.inference_mode])
 def test_inplace_bumps_the_version_counter_once_with_grad_and_in_inference_mode(kind, mode):
-    # With grad the custom Function bumps it; in inference mode, where the Autograd kernel does not
-    # run, the ADInplaceOrView kernel does.
+    # With grad the custom Function bumps it; where it records nothing (no_grad) or the Autograd
+    # kernel does not run (inference mode), the ADInplaceOrView kernel does.
     a = torch.randn(10, 10, requires_grad=True)
     y = a.sigmoid()  # saves its output
     version = y._version
@@ -222,6 +222,22 @@ def test_inplace_bumps_the_version_counter_once_with_grad_and_in_inference_mode(
     assert y._version == version + 1
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+@pytest.mark.parametrize("kind", ["out of place", "in place"])
+@pytest.mark.parametrize("grad_mode, requires_grad", [(False, True), (True, False)])
+def test_no_node_where_nothing_needs_a_gradient(kind, grad_mode, requires_grad):
+    # The Autograd kernel skips the custom Function there: the result is the same, and it has
+    # no history, as torch's own ops leave none.
+    x = torch.randn(6, 10, requires_grad=requires_grad)
+    with torch.set_grad_enabled(grad_mode):
+        if kind == "in place":
+            y = x.clone()
+            torch.ops.torch_ext.mydropout_(y, 0.5, _state(), 3)
+        else:
+            y = torch.ops.torch_ext.mydropout(x, 0.5, _state(), 3)
+    assert y.grad_fn is None and not y.requires_grad
+    assert_same_bits(y, apply_mask(x.detach(), keep_mask(x, 0.5, 3, 4, first_index=3), 0.5))
 
 
 @each_inplace

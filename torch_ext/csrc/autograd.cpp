@@ -98,9 +98,20 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
   }
 };
 
+// Whether the call has anything for autograd to record. Where it has not, the kernels run
+// without apply(), whose node and saved state cost most of a small tensor's call (the backward
+// too goes through here). A forward-mode tangent still goes to apply(), which refuses it.
+bool records(const at::Tensor &input) {
+  return (at::GradMode::is_enabled() && input.requires_grad()) || input._fw_grad(0).defined();
+}
+
 template <class Op>
 at::Tensor dropout_autograd(const at::Tensor &input, double p, const at::Tensor &state,
                             c10::SymInt first_index) {
+  if (!records(input)) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return call<Op>(input, p, state, first_index);
+  }
   return DropoutFunction<Op>::apply(input, p, state, first_index);
 }
 
@@ -117,6 +128,11 @@ void inplace_autograd(const at::Tensor &input, double p, const at::Tensor &state
   // torch's own refusals of an in-place op (on a leaf that requires grad, on a view of one, on a
   // view whose history cannot be rebased), made as native ops make them: before the input is
   // written. apply() would catch only the first, and after the kernel ran.
+  if (!records(input)) {
+    // Below Autograd only: the ADInplaceOrView kernel still bumps the version counter.
+    at::AutoDispatchBelowAutograd guard;
+    return call_inplace<Op>(input, p, state, first_index);
+  }
   torch::autograd::check_inplace(input, input.requires_grad());
   DropoutFunction<Inplace<Op>>::apply(input, p, state, first_index);
 }

@@ -83,6 +83,25 @@ def test_special_values_dropped_to_exact_zero_and_kept_scaled():
     assert_same_bits(y, dropout(x, 0.5, 11, 0))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_flushed_subnormals_follow_torchs_own_mode(dtype):
+    # torch.set_flush_denormal sets the calling thread only: one thread, so all of x is on it.
+    x = torch.tensor([1e-39, -2e-39, 1.0, 3e-39] * 64, dtype=dtype)
+    keep = keep_mask(x, 0.25, 5, 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if not torch.set_flush_denormal(True):
+            pytest.skip("this CPU cannot flush subnormals")
+        y = torch_ext.mydropout(x, 0.25, seed=5)
+        expected = torch.where(keep, x.float() * (1 / 0.75), 0).to(dtype)
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
+    assert torch.equal(expected[::4], torch.zeros(64, dtype=dtype))  # torch flushed them
+    assert_same_bits(y, expected)
+
+
 @pytest.mark.parametrize("name", LAYOUTS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_inplace_equals_out_of_place(device, name, dtype):

@@ -1,6 +1,9 @@
 """torch.fx's symbolic tracing: each of our modules is one node, as nn.Dropout is, and each
 functional one call, as F.dropout is (torch_ext/fx.py)."""
 
+import io
+import pickle
+
 import torch
 from torch import nn
 
@@ -77,3 +80,18 @@ def test_a_module_traced_alone_is_traced_through():
     expected = module(x)
     torch.manual_seed(0)
     assert torch.equal(graph_module(x), expected)
+
+
+def test_a_traced_graph_pickles_and_saves():
+    # Its code imports each call's target by name: a module-level function, not a method.
+    model = nn.Sequential(net(), nn.Flatten(1), nn.Unflatten(1, (1, 4, 4)), Functionals())
+    graph_module = torch.fx.symbolic_trace(model)
+    x = torch.rand(8, 4) + 1
+    buffer = io.BytesIO()
+    torch.save(graph_module, buffer)
+    buffer.seek(0)
+    for copy in (pickle.loads(pickle.dumps(graph_module)), torch.load(buffer, weights_only=False)):
+        torch.manual_seed(0)
+        expected = graph_module(x)
+        torch.manual_seed(0)
+        assert torch.equal(copy(x), expected)

@@ -5,8 +5,8 @@ and read the training flag once, at trace time."""
 
 
 def module_node(module, input, forward):
-    """The module's forward as a node of its own, so that the graph reads the module's flags
-    when it runs: forward, its class's own, called on the module (a get_attr node). Not a
+    """The module's dropout as a node of its own, so that the graph reads the module's flags
+    when it runs: forward, a function of the module (a get_attr node) and input. Not a
     call_module node: FX has already traced the hooks and any subclass code around forward,
     which the module's call would run again. None where module is the root of the trace, whose
     forward FX traces through, as it does any root's."""

@@ -18,10 +18,17 @@ class DropoutModule:
 
     def forward(self, input):
         if isinstance(input, Proxy):  # torch.fx tracing: torch_ext/fx.py
-            node = module_node(self, input, DropoutModule.forward)
+            node = module_node(self, input, module_dropout)
             if node is not None:
                 return node
-        return self.functional(input, self.p, self.training, self.inplace)
+        return module_dropout(self, input)
+
+
+def module_dropout(module, input):
+    """What DropoutModule.forward does on a tensor. A function at module level, as the call
+    that torch.fx records: the code of a traced graph imports it by name when the graph is
+    pickled, saved or written out (to_folder), which a method's name cannot be."""
+    return module.functional(input, module.p, module.training, module.inplace)
 
 
 class MyDropout(DropoutModule, nn.Dropout):

@@ -312,3 +312,17 @@ def test_jit_trace_draws_as_eager():
         traced = torch.jit.trace(net, x, check_trace=False)
     for a, b in zip(run(traced, x, 3), run(net, x, 3)):
         assert torch.equal(a, b)
+
+
+def test_jit_trace_takes_a_first_index_made_from_a_size():
+    # Under torch.jit.trace a size is a 0-dim tensor; the trace keeps the traced value, with
+    # torch's TracerWarning, as it does wherever a size is made an int.
+    def shard(x):
+        return torch_ext.mydropout1d(x, 0.5, seed=1, first_index=3 * x.size(0))
+
+    x = torch.randn(4, 5, 6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        traced = torch.jit.trace(shard, x)
+    assert any(issubclass(w.category, torch.jit.TracerWarning) for w in caught)
+    assert torch.equal(traced(x), torch_ext.mydropout1d(x, 0.5, seed=1, first_index=12))

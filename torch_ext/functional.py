@@ -160,6 +160,11 @@ def prepare(input, p, training, seed, offset, generator, first_index):
     # The op bounds first_index by 2**63 less its mask draws; this keeps ints past int64 from
     # the op's argument parser, whose message would be unclear. A SymInt (torch.export tracing
     # one made from a dynamic size) cannot be past int64, and the op checks its range.
+    if (isinstance(first_index, torch.Tensor) and torch.jit.is_tracing()
+            and first_index.dtype == torch.int64 and first_index.dim() == 0):
+        # torch.jit.trace makes a size such a tensor; the trace keeps its value, as torch
+        # warns (TracerWarning).
+        first_index = int(first_index)
     if not isinstance(first_index, torch.SymInt):
         first_index = _check_int("first_index", first_index, 2**63, "2**63")
     seed_pair = _checked_seed(seed, offset, generator)

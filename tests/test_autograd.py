@@ -224,6 +224,17 @@ def test_inplace_bumps_the_version_counter_once_with_grad_and_in_inference_mode(
         y.sum().backward()
 
 
+@each_inplace
+def test_a_sparse_gradient_meets_the_mask_as_a_dense_one(kind):
+    functional = INPLACE[kind][0]
+    x = torch.randn(6, 4, 5).transpose(0, 2).requires_grad_()
+    y = functional(x, 0.5, seed=3)
+    grad = torch.where(torch.rand(y.shape) < 0.3, torch.randn(y.shape), 0.0)
+    (dense,) = torch.autograd.grad(y, x, grad, retain_graph=True)
+    (sparse,) = torch.autograd.grad(y, x, grad.to_sparse())
+    assert_same_bits(sparse, dense)
+
+
 @pytest.mark.parametrize("kind", ["out of place", "in place"])
 @pytest.mark.parametrize("grad_mode, requires_grad", [(False, True), (True, False)])
 def test_no_node_where_nothing_needs_a_gradient(kind, grad_mode, requires_grad):

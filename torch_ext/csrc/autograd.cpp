@@ -83,7 +83,8 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
 
   static variable_list backward(AutogradContext *ctx, variable_list grads) {
     const at::Tensor state = ctx->get_saved_variables()[0];
-    at::Tensor grad = grads[0];
+    // A sparse gradient (torch.autograd.grad takes one) meets the mask as dense memory.
+    at::Tensor grad = grads[0].layout() == at::kStrided ? grads[0] : grads[0].to_dense();
     if constexpr (Op::mask_follows_layout) {
       const std::vector<c10::SymInt> stride = ctx->saved_data["stride"].toSymIntVector();
       if (grad.sym_strides() != c10::SymIntArrayRef(stride)) {

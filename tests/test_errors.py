@@ -118,10 +118,13 @@ def test_fake_kernels_take_the_last_first_index_the_real_ones_take(op, shape, dr
     (OP_, (10,), 0.5, torch.tensor([1, 2, 3]), 0),
     (OPC_, (4, 3, 5), 0.5, torch.tensor([1, 2, 3]), 0),
     (OP, (10,), 0.5, torch.tensor([1.0, 2.0]), 0),
+    (OPC, (2**62, 3, 0), 0.5, STATE, 0),
+    (OPC_, (3, 2**62, 0), 0.5, STATE, 0),
 ], ids=["channels of 1-d", "channels_ of 1-d", "first_index past the end",
         "first_index negative", "channels first_index past the end",
         "channels_ first_index past the end", "p above one", "channels_ p above one",
-        "state of 3", "channels_ state of 3", "state float"])
+        "state of 3", "channels_ state of 3", "state float", "channels N * C past int64",
+        "channels_ N * C past int64"])
 def test_fake_kernels_refuse_what_the_real_ones_do(op, shape, p, state, first_index):
     # The fake kernels are what torch.compile and meta tensors run. The messages agree up to
     # what they quote (torch prints a dtype differently in C++ and in Python).

@@ -60,7 +60,11 @@ def _mydropout_inplace_fake(input, p, state, first_index=0):
 def _check_channels(input, p, state, first_index):
     torch._check(input.dim() >= 2,
                  lambda: "Feature dropout requires at least 2 dimensions in the input")
-    _check(input, p, state, first_index, input.shape[0] * input.shape[1])
+    pairs = input.shape[0] * input.shape[1]
+    if not isinstance(pairs, torch.SymInt):
+        torch._check_value(pairs < 2**63, lambda: "mydropout: the call's mask draws, N * C = "
+                           f"{input.shape[0]} * {input.shape[1]}, must be below 2**63")
+    _check(input, p, state, first_index, pairs)
 
 
 @torch.library.register_fake("torch_ext::mydropout_channels")

@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include <c10/util/safe_numerics.h>
+
 namespace torch_ext {
 
 mydropout_dtype kernel_dtype(const at::Tensor &t) {
@@ -129,7 +131,12 @@ static int64_t check_channel_args(const at::Tensor &input, double p, const at::T
                                   int64_t first_index) {
   TORCH_CHECK(input.defined(), "mydropout: input and state must be tensors, but got None");
   TORCH_CHECK(input.dim() >= 2, "Feature dropout requires at least 2 dimensions in the input");
-  const int64_t pairs = input.size(0) * input.size(1);
+  // Past int64 only for an empty input (an as_strided one, say): a non-empty one has fewer
+  // pairs than elements.
+  int64_t pairs = 0;
+  TORCH_CHECK_VALUE(!c10::mul_overflows(input.size(0), input.size(1), &pairs),
+                    "mydropout: the call's mask draws, N * C = ", input.size(0), " * ",
+                    input.size(1), ", must be below 2**63");
   check_args(input, p, state, first_index, pairs);
   return pairs;
 }

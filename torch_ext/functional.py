@@ -152,6 +152,8 @@ def prepare(input, p, training, seed, offset, generator, first_index):
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
     p = check_p(p)
+    if type(training) is not bool:  # F.dropout's test too: None is no eval mode
+        raise TypeError(f"mydropout: training must be a bool, but got {type(training).__name__}")
     if not training or p == 0:
         return None
     if input.is_nested or input.layout != torch.strided:

@@ -1,5 +1,7 @@
 """replace_dropout: every torch dropout module of a model, at any depth, becomes ours."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -89,3 +91,17 @@ def test_a_failed_replacement_leaves_the_model_as_it_was():
     with pytest.raises(ValueError, match="between 0 and 1"):
         torch_ext.replace_dropout(model)
     assert type(model[0]) is nn.Dropout and model[1][0] is bad
+
+
+@pytest.mark.parametrize("compile", ["script", "trace"])
+def test_a_torchscript_module_is_refused(compile):
+    # Its submodules are compiled, none of them an nn.Dropout any more: no silent no-op.
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated
+        if compile == "script":
+            scripted = torch.jit.script(model)
+        else:
+            scripted = torch.jit.trace(model, torch.randn(2, 4))
+    with pytest.raises(TypeError, match="TorchScript module's dropout cannot be replaced"):
+        torch_ext.replace_dropout(scripted)

@@ -1,5 +1,6 @@
 """torch_ext.replace_dropout: swaps torch's dropout modules in a model for ours."""
 
+import torch
 from torch import nn
 
 from .channel import MyDropout1d, MyDropout2d, MyDropout3d
@@ -33,6 +34,9 @@ def replace_dropout(model):
     there). Hooks registered on a replaced module do not carry over. The state_dict is unchanged:
     none of these modules has parameters or buffers.
     """
+    if isinstance(model, torch.jit.ScriptModule):  # its modules are all of one type, compiled
+        raise TypeError("replace_dropout: a TorchScript module's dropout cannot be replaced; "
+                        "replace it in the nn.Module before scripting or tracing it")
     root = _replacement(model)
     if root is not None:
         return root

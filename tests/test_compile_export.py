@@ -278,6 +278,21 @@ def test_export_with_first_index_from_a_dynamic_size(strict):
         assert torch.equal(program.module()(x), ShardOfRows()(x))
 
 
+class TrainingFromASize(nn.Module):
+    def forward(self, x):
+        return torch_ext.mydropout(x, 0.5, self.training and x.shape[0] > 1, seed=1)
+
+
+def test_export_with_a_training_flag_from_a_dynamic_size():
+    # The flag is a SymBool while exporting, which the functional takes as a bool (true over
+    # the dimension's range, from 2 on).
+    program = torch.export.export(TrainingFromASize(), (torch.randn(6, 2),),
+                                  dynamic_shapes={"x": {0: torch.export.Dim("batch")}})
+    for rows in (2, 5, 9):
+        x = torch.randn(rows, 2)
+        assert torch.equal(program.module()(x), TrainingFromASize()(x))
+
+
 @pytest.mark.parametrize("training", [False, True])
 def test_export_runs_and_equals_eager(training):
     torch.manual_seed(0)

@@ -94,14 +94,22 @@ def test_a_failed_replacement_leaves_the_model_as_it_was():
 
 
 @pytest.mark.parametrize("compile", ["script", "trace"])
-def test_a_torchscript_module_is_refused(compile):
-    # Its submodules are compiled, none of them an nn.Dropout any more: no silent no-op.
-    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5)).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.jit is deprecated
-        if compile == "script":
-            scripted = torch.jit.script(model)
-        else:
-            scripted = torch.jit.trace(model, torch.randn(2, 4))
-    with pytest.raises(TypeError, match="TorchScript module's dropout cannot be replaced"):
-        torch_ext.replace_dropout(scripted)
+def test_a_torchscript_dropout_is_refused_at_any_depth(compile):
+    # Its modules are compiled, none of them an nn.Dropout any more: no silent no-op.
+    def compiled(module):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated
+            if compile == "script":
+                return torch.jit.script(module)
+            return torch.jit.trace(module, torch.randn(2, 4))
+
+    for model, where in [(compiled(nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5))), "1"),
+                         (compiled(nn.Dropout3d(0.5).eval()), "the model")]:
+        with pytest.raises(TypeError, match=f"{where} is a TorchScript Dropout"):
+            torch_ext.replace_dropout(model)
+    mixed = nn.Sequential(nn.Dropout(0.5), compiled(nn.Dropout1d(0.5)))
+    with pytest.raises(TypeError, match="1 is a TorchScript Dropout1d"):
+        torch_ext.replace_dropout(mixed)
+    assert type(mixed[0]) is nn.Dropout  # refused before any replacement
+    without_dropout = nn.Sequential(compiled(nn.Linear(4, 4)), nn.Dropout(0.5))
+    assert type(torch_ext.replace_dropout(without_dropout)[1]) is MyDropout

@@ -152,8 +152,12 @@ def prepare(input, p, training, seed, offset, generator, first_index):
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
     p = check_p(p)
-    if type(training) is not bool:  # F.dropout's test too: None is no eval mode
-        raise TypeError(f"mydropout: training must be a bool, but got {type(training).__name__}")
+    # F.dropout's test too: None is no eval mode. A SymBool is one under torch.export.
+    if type(training) is not bool and not isinstance(training, torch.SymBool):
+        kind = type(training)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else \
+            f"{kind.__module__}.{kind.__qualname__}"
+        raise TypeError(f"mydropout: training must be a bool, but got {name}")
     if not training or p == 0:
         return None
     if input.is_nested or input.layout != torch.strided:

@@ -34,9 +34,7 @@ def replace_dropout(model):
     there). Hooks registered on a replaced module do not carry over. The state_dict is unchanged:
     none of these modules has parameters or buffers.
     """
-    if isinstance(model, torch.jit.ScriptModule):  # its modules are all of one type, compiled
-        raise TypeError("replace_dropout: a TorchScript module's dropout cannot be replaced; "
-                        "replace it in the nn.Module before scripting or tracing it")
+    _refuse_torchscript_dropout(model)
     root = _replacement(model)
     if root is not None:
         return root
@@ -57,3 +55,14 @@ def replace_dropout(model):
     for parent, name, new in places:
         setattr(parent, name, new)
     return model
+
+
+def _refuse_torchscript_dropout(model):
+    """A scripted or traced module keeps its submodules compiled, of one type whatever they
+    were: a dropout among them would be left in place without a word."""
+    names = {cls.__name__ for cls in _REPLACEMENTS}
+    for path, module in model.named_modules():
+        if isinstance(module, torch.jit.ScriptModule) and module.original_name in names:
+            raise TypeError(f"replace_dropout: {path or 'the model'} is a TorchScript "
+                            f"{module.original_name}, which cannot be replaced; replace it in "
+                            "the nn.Module before scripting or tracing it")

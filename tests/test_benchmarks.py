@@ -13,6 +13,7 @@ import torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench  # noqa: E402
 import measure  # noqa: E402
+import models  # noqa: E402
 import report  # noqa: E402
 
 
@@ -99,3 +100,14 @@ def test_the_fraction_of_the_ceiling_is_of_its_bandwidth():
     nn_dropout = dict(base, impl="nn.Dropout", saved_bytes=1000)
     report.derive([copy, nn_dropout])
     assert nn_dropout["frac_of_copy"] == pytest.approx(9 / 8)
+
+
+@pytest.mark.parametrize("name", list(models.MODELS))
+def test_model_steps_compare_the_same_model_with_each_dropout(name, capsys):
+    if name == "bert":
+        pytest.importorskip("transformers")
+    models.main(["--device", "cpu", "--models", name, "--rounds", "1", "--min-run-time", "0.01"])
+    row = capsys.readouterr().out.splitlines()[-1].split(" | ")
+    # mlp: its two hidden layers; bert: embeddings, two a layer, and the pooled output
+    elements = {"mlp": 256 * 256 * 2, "bert": 16 * 128 * 256 * (1 + 2 * 4) + 16 * 256}[name]
+    assert row[0] == f"| {name}" and int(row[1]) == elements and row[4].endswith("x |")

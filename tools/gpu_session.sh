@@ -12,6 +12,8 @@
 #             off: an access past a tensor inside one of its pooled blocks goes unseen. The
 #             slow test is left out, and the cuda_graphs ones, since capture forbids cudaMalloc;
 #             and the cuRAND one, whose nvcc build the tests stage has timed already.
+#   models    benchmarks/models.py: training steps of whole models, torch's dropout and ours;
+#             run only when named (LIMIT_MODELS=40), after the others, if time is left.
 # e.g. `bash tools/gpu_session.sh tests bench`. Logs and results go to $OUT (what the device
 # tool brings back; at most 8 files), else to gpu-out/. A failing stage does not stop the next.
 # A task lent a GPU has 15 minutes of device time in all, the machine's start included, and a
@@ -90,6 +92,12 @@ for stage in "${stages[@]}"; do
       timeout "$(within "${LIMIT_CHANNELS:-30}")" .venv/bin/python benchmarks/channels.py \
         --device cuda --min-run-time 0.05 2>&1 |
         tee "$out/channels.txt" && [ "$swept" -eq 0 ] ;;
+    models)  # not in the default list: for a rerun with time to spare
+      models=mlp
+      .venv/bin/python -c "import transformers" 2>/dev/null && models=mlp,bert
+      timeout "$(within "${LIMIT_MODELS:-40}")" .venv/bin/python benchmarks/models.py \
+        --device cuda --models "$models" --rounds 3 --min-run-time 0.1 2>&1 |
+        tee "$out/models.txt" ;;
     *) echo "unknown stage $stage"; false ;;
   esac || status=1
 done

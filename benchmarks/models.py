@@ -5,6 +5,7 @@ reports the median round, with the dropout elements a step draws.
 
     python benchmarks/models.py                  # on the GPU if there is one, else the CPU
     python benchmarks/models.py --device cpu --models mlp
+    python benchmarks/models.py --compile        # both models under torch.compile
 
 mlp: d2l.ai's MLP (784-256-256-10, dropout 0.2 and 0.5) on batches of 256. bert: a HuggingFace
 BertForSequenceClassification of 4 layers of width 256, sequences of 128: its hidden-state
@@ -67,15 +68,19 @@ def main(argv=None):
                     help="comma-separated: mlp,bert")
     ap.add_argument("--min-run-time", type=float, default=0.5, help="seconds per round")
     ap.add_argument("--rounds", type=int, default=ROUNDS)
+    ap.add_argument("--compile", action="store_true", help="torch.compile both models")
     args = ap.parse_args(argv)
     threads = torch.get_num_threads()
-    print(f"# {args.device}, torch {torch.__version__}, {threads} threads, float32")
+    compiled = ", torch.compile" if args.compile else ""
+    print(f"# {args.device}, torch {torch.__version__}, {threads} threads, float32{compiled}")
     print("| model | dropout elements a step | torch's dropout | ours | speed-up |")
     print("| --- | --- | --- | --- | --- |")
     for name in args.models:
         torch.manual_seed(0)
         theirs, loss = MODELS[name](args.device)
         models = {"torch": theirs.train(), "ours": torch_ext.replace_dropout(copy.deepcopy(theirs))}
+        if args.compile:
+            models = {impl: torch.compile(model) for impl, model in models.items()}
         rounds = {impl: [] for impl in models}
         for _ in range(args.rounds):
             for impl, model in models.items():

@@ -102,12 +102,15 @@ def test_the_fraction_of_the_ceiling_is_of_its_bandwidth():
     assert nn_dropout["frac_of_copy"] == pytest.approx(9 / 8)
 
 
-@pytest.mark.parametrize("name", list(models.MODELS))
-def test_model_steps_compare_the_same_model_with_each_dropout(name, capsys):
+@pytest.mark.parametrize("name, compile", [("mlp", False), ("bert", False), ("mlp", True)])
+def test_model_steps_compare_the_same_model_with_each_dropout(name, compile, capsys):
     if name == "bert":
         pytest.importorskip("transformers")
-    models.main(["--device", "cpu", "--models", name, "--rounds", "1", "--min-run-time", "0.01"])
-    row = capsys.readouterr().out.splitlines()[-1].split(" | ")
+    models.main(["--device", "cpu", "--models", name, "--rounds", "1", "--min-run-time", "0.01"]
+                + ["--compile"] * compile)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(", torch.compile") == compile
+    row = lines[-1].split(" | ")
     # mlp: its two hidden layers; bert: embeddings, two a layer, and the pooled output
     elements = {"mlp": 256 * 256 * 2, "bert": 16 * 128 * 256 * (1 + 2 * 4) + 16 * 256}[name]
     assert row[0] == f"| {name}" and int(row[1]) == elements and row[4].endswith("x |")

@@ -32,7 +32,8 @@ def replace_dropout(model):
     as the ``dropout`` argument of nn.MultiheadAttention or F.scaled_dot_product_attention's
     ``dropout_p`` (HuggingFace attention layers read their dropout module's ``p`` and pass it
     there). Hooks registered on a replaced module do not carry over. The state_dict is unchanged:
-    none of these modules has parameters or buffers.
+    none of these modules has parameters or buffers. A TorchScript (scripted or traced) dropout
+    module anywhere in ``model`` raises TypeError, before anything is replaced.
     """
     _refuse_torchscript_dropout(model)
     root = _replacement(model)

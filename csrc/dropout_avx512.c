@@ -145,7 +145,7 @@ INLINE512 void gen_init(gen512 *g, const mydropout_params *prm, uint64_t q0) {
 #define CHUNK_ALIGN 64
 /* The hardware prefetcher alone keeps up poorly, as the loads come in bursts between long
  * stretches of arithmetic: on Zen 4, benchmarks/c_kernel_speed.c (2**22 elements, one thread)
- * ran float32 at 1.4-1.8 G elements/s without this and 5.1-5.4 with it, float64 at 0.95-1.14 and
+ * ran float32 at 1.2-1.8 G elements/s without this and 4.9-5.4 with it, float64 at 0.95-1.14 and
  * 2.6-2.9; bfloat16 stayed at 4.1-4.3. 1 to 16 KiB ahead measured alike. The AVX2 path, bound by
  * its arithmetic at about 1.9, gained nothing from it and has none. */
 #define PREFETCH_AHEAD 2048

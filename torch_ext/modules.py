@@ -27,7 +27,7 @@ class DropoutModule:
 def module_dropout(module, input):
     """What DropoutModule.forward does on a tensor. A function at module level, as the call
     that torch.fx records: the code of a traced graph imports it by name when the graph is
-    pickled, saved or written out (to_folder), which a method's name cannot be."""
+    pickled or saved, which a method's name cannot be."""
     return module.functional(input, module.p, module.training, module.inplace)
 
 

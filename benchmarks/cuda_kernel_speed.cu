@@ -2,7 +2,8 @@
 // block and units each thread loads before it computes (kUnroll), against
 // cudaMemcpyAsync device to device, the copy ceiling, on one GPU in one run. The product's
 // choice is kThreads and kUnroll in cuda/mydropout.cu. Each variant's output is checked
-// against the first one's. Built and run on a GPU machine by tests/cuda/Makefile:
+// against the first one's; the per-block kernel, the fallback for unaligned calls, too.
+// Built and run on a GPU machine by tests/cuda/Makefile:
 //   make -C tests/cuda speed          (ARCH=sm_90 to name the GPU's architecture)
 #include <algorithm>
 #include <cstdio>
@@ -76,6 +77,22 @@ float time_unit_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) 
   });
 }
 
+// The per-block kernel, which a call runs where no aligned unit exists (a view off 16-byte
+// alignment, a first_index not a multiple of 4): the price of that fallback.
+template <typename T>
+float time_block_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) {
+  int per_sm = 0;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, dropout_block_kernel<T>,
+                                                      threads, 0),
+        "occupancy");
+  const unsigned blocks = grid_blocks(philox_blocks(0, n), threads, sms, per_sm);
+  const mydropout_params prm = mydropout_params_make(0.5, 42, 7, 0);
+  return median_ms([&] {
+    dropout_block_kernel<T><<<blocks, threads, 0, 0>>>(x, y, static_cast<int64_t>(n), prm,
+                                                      nullptr);
+  });
+}
+
 template <typename T>
 void run_dtype(const char *name, uint64_t n, int sms) {
   const size_t bytes = n * sizeof(T);
@@ -112,6 +129,7 @@ void run_dtype(const char *name, uint64_t n, int sms) {
     variant(label + "2", time_unit_kernel<T, 2>(x, y, n, threads, sms));
     variant(label + "4", time_unit_kernel<T, 4>(x, y, n, threads, sms));
   }
+  variant("per-block fallback", time_block_kernel<T>(x, y, n, 256, sms));
   cudaFree(x);
   cudaFree(y);
 }

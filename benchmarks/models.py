@@ -6,6 +6,7 @@ reports the median round, with the dropout elements a step draws.
     python benchmarks/models.py                  # on the GPU if there is one, else the CPU
     python benchmarks/models.py --device cpu --models mlp
     python benchmarks/models.py --compile        # both models under torch.compile
+    python benchmarks/models.py --autocast bfloat16
 
 mlp: d2l.ai's MLP (784-256-256-10, dropout 0.2 and 0.5) on batches of 256. bert: a HuggingFace
 BertForSequenceClassification of 4 layers of width 256, sequences of 128: its hidden-state
@@ -14,7 +15,9 @@ F.scaled_dot_product_attention, is not.
 """
 
 import argparse
+import contextlib
 import copy
+import functools
 import statistics
 
 import torch
@@ -49,6 +52,18 @@ def bert(device):
 MODELS = {"mlp": mlp, "bert": bert}
 
 
+def train_step(model, loss, device, autocast):
+    """One forward, under torch.autocast in the dtype named by autocast unless None, and its
+    backward."""
+    if autocast is None:
+        context = contextlib.nullcontext()
+    else:
+        context = torch.autocast(device, dtype=getattr(torch, autocast))
+    with context:
+        value = loss(model)
+    value.backward()
+
+
 def dropout_elements(model, loss):
     """Elements that the model's dropout modules take in one forward."""
     counts = []
@@ -69,10 +84,13 @@ def main(argv=None):
     ap.add_argument("--min-run-time", type=float, default=0.5, help="seconds per round")
     ap.add_argument("--rounds", type=int, default=ROUNDS)
     ap.add_argument("--compile", action="store_true", help="torch.compile both models")
+    ap.add_argument("--autocast", choices=("bfloat16", "float16"),
+                    help="run the forward under torch.autocast in this dtype")
     args = ap.parse_args(argv)
     threads = torch.get_num_threads()
     compiled = ", torch.compile" if args.compile else ""
-    print(f"# {args.device}, torch {torch.__version__}, {threads} threads, float32{compiled}")
+    precision = f"autocast {args.autocast}" if args.autocast else "float32"
+    print(f"# {args.device}, torch {torch.__version__}, {threads} threads, {precision}{compiled}")
     print("| model | dropout elements a step | torch's dropout | ours | speed-up |")
     print("| --- | --- | --- | --- | --- |")
     for name in args.models:
@@ -84,7 +102,7 @@ def main(argv=None):
         rounds = {impl: [] for impl in models}
         for _ in range(args.rounds):
             for impl, model in models.items():
-                step = lambda model=model: loss(model).backward()  # noqa: E731
+                step = functools.partial(train_step, model, loss, args.device, args.autocast)
                 rounds[impl].append(time_median(step, args.device, threads,
                                                 args.min_run_time)[0])
         t_theirs, t_ours = (statistics.median(rounds[impl]) for impl in models)

@@ -102,15 +102,27 @@ def test_the_fraction_of_the_ceiling_is_of_its_bandwidth():
     assert nn_dropout["frac_of_copy"] == pytest.approx(9 / 8)
 
 
-@pytest.mark.parametrize("name, compile", [("mlp", False), ("bert", False), ("mlp", True)])
-def test_model_steps_compare_the_same_model_with_each_dropout(name, compile, capsys):
+@pytest.mark.parametrize("name, options", [("mlp", []), ("bert", []), ("mlp", ["--compile"]),
+                                           ("mlp", ["--autocast", "bfloat16"])])
+def test_model_steps_compare_the_same_model_with_each_dropout(name, options, capsys):
     if name == "bert":
         pytest.importorskip("transformers")
     models.main(["--device", "cpu", "--models", name, "--rounds", "1", "--min-run-time", "0.01"]
-                + ["--compile"] * compile)
+                + options)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].endswith(", torch.compile") == compile
+    assert lines[0].endswith(", torch.compile") == ("--compile" in options)
+    assert ("autocast bfloat16" in lines[0]) == ("--autocast" in options)
     row = lines[-1].split(" | ")
     # mlp: its two hidden layers; bert: embeddings, two a layer, and the pooled output
     elements = {"mlp": 256 * 256 * 2, "bert": 16 * 128 * 256 * (1 + 2 * 4) + 16 * 256}[name]
     assert row[0] == f"| {name}" and int(row[1]) == elements and row[4].endswith("x |")
+
+
+def test_a_model_step_runs_its_forward_under_autocast_when_asked():
+    model, loss = models.mlp("cpu")
+    seen = []
+    model[3].register_forward_hook(lambda module, args, out: seen.append(args[0].dtype))
+    models.train_step(model, loss, "cpu", "bfloat16")
+    models.train_step(model, loss, "cpu", None)
+    assert seen == [torch.bfloat16, torch.float32]
+    assert all(p.grad is not None for p in model.parameters())

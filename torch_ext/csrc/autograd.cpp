@@ -101,15 +101,18 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
 
 // Whether the call has anything for autograd to record. Where it has not, the kernels run
 // without apply(), whose node and saved state cost most of a small tensor's call (the backward
-// too goes through here). A forward-mode tangent still goes to apply(), which refuses it.
-bool records(const at::Tensor &input) {
-  return (at::GradMode::is_enabled() && input.requires_grad()) || input._fw_grad(0).defined();
+// too goes through here). A forward-mode tangent still goes to apply(), which refuses it; None
+// for a tensor argument arrives undefined, which apply() cannot wrap, and the kernel refuses
+// it with its own message.
+bool records(const at::Tensor &input, const at::Tensor &state) {
+  return input.defined() && state.defined() &&
+         ((at::GradMode::is_enabled() && input.requires_grad()) || input._fw_grad(0).defined());
 }
 
 template <class Op>
 at::Tensor dropout_autograd(const at::Tensor &input, double p, const at::Tensor &state,
                             c10::SymInt first_index) {
-  if (!records(input)) {
+  if (!records(input, state)) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return call<Op>(input, p, state, first_index);
   }
@@ -120,20 +123,14 @@ at::Tensor dropout_autograd(const at::Tensor &input, double p, const at::Tensor 
 template <class Op>
 void inplace_autograd(const at::Tensor &input, double p, const at::Tensor &state,
                       c10::SymInt first_index) {
-  if (!input.defined() || !state.defined()) {
-    // None for a tensor argument arrives undefined, which apply() cannot wrap: the kernel
-    // refuses it with its own message.
+  if (!records(input, state)) {
+    // Below Autograd only: the ADInplaceOrView kernel still bumps the version counter.
     at::AutoDispatchBelowAutograd guard;
     return call_inplace<Op>(input, p, state, first_index);
   }
   // torch's own refusals of an in-place op (on a leaf that requires grad, on a view of one, on a
   // view whose history cannot be rebased), made as native ops make them: before the input is
   // written. apply() would catch only the first, and after the kernel ran.
-  if (!records(input)) {
-    // Below Autograd only: the ADInplaceOrView kernel still bumps the version counter.
-    at::AutoDispatchBelowAutograd guard;
-    return call_inplace<Op>(input, p, state, first_index);
-  }
   torch::autograd::check_inplace(input, input.requires_grad());
   DropoutFunction<Inplace<Op>>::apply(input, p, state, first_index);
 }

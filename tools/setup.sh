@@ -33,8 +33,11 @@ inputs=$({
 } | sha256sum)
 # In .venv: a new .venv has no editable install of torch_ext yet, whatever the library.
 stamp=.venv/torch_ext-build.sha256
+# --use-pep517: without it, a pip that finds no pyproject.toml may call setuptools' develop,
+# which runs a pip of its own that ignores --no-build-isolation and needs an index (the lent GPU
+# machine's pip did so: no setuptools to be had, no build).
 if [ -z "$built" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
-  "$PY" -m pip install -q --no-build-isolation -e .
+  "$PY" -m pip install -q --no-build-isolation --use-pep517 -e .
   echo "$inputs" >"$stamp"
 fi
 "$PY" -c "import torch, torch_ext; print('torch', torch.__version__, '| CUDA build:', torch.version.cuda, '| GPU:', torch.cuda.is_available(), '| CPU path:', torch.ops.torch_ext.cpu_path())"

@@ -65,7 +65,14 @@ sources = sorted(glob("torch_ext/csrc/*.cpp"))
 # The extension then binds to the libgomp.so.1 that torch has already loaded.
 openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
 compile_args = {"cxx": ["-O3", "-Wall", *openmp]}
-link_args = openmp
+link_args = list(openmp)
+if sys.platform.startswith("linux"):
+    # A compiler that links libstdc++ statically (the lent GPU machine's CXX does) gives the
+    # extension its own copy, whose exported symbols the process's libstdc++ (torch's) then
+    # partly overrides: its locale breaks, and formatting a number in an error message
+    # truncates it or crashes. Kept private, the copy works; with a shared libstdc++ this hides
+    # only the C kernels' archive.
+    link_args.append("-Wl,--exclude-libs,ALL")
 if build_cuda():
     if "TORCH_CUDA_ARCH_LIST" not in os.environ and not torch.cuda.is_available():
         os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCHS

@@ -32,6 +32,10 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1 MYDROPOUT_CUDA=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} PIP_NO_INDEX=1 \
   MYDROPOUT_WERROR=
 export PATH="$PATH:${CUDA_HOME:-/usr/local/cuda}/bin"
+# The machine's image sets CC and CXX to a gcc of its own (/opt/gcc) that links libstdc++
+# statically; the system's compilers build what a user's machine would (setup.py copes with
+# either: tests/test_build.py).
+unset CC CXX
 deadline=$((SECONDS + ${SESSION_LIMIT:-540}))
 # A stage's limit: its own, or what is left before the deadline if that is less.
 within() {

@@ -12,6 +12,7 @@ import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench  # noqa: E402
+import host_overhead  # noqa: E402
 import measure  # noqa: E402
 import models  # noqa: E402
 import report  # noqa: E402
@@ -126,3 +127,15 @@ def test_a_model_step_runs_its_forward_under_autocast_when_asked():
     models.train_step(model, loss, "cpu", None)
     assert seen == [torch.bfloat16, torch.float32]
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_host_overhead_profiles_each_statement_per_call(capsys):
+    calls = 7
+    host_overhead.main(["--device", "cpu", "--numel", "64", "--calls", str(calls)])
+    out = capsys.readouterr().out
+    heads = [line.split(":")[0] for line in out.splitlines() if "by the wall clock" in line]
+    assert heads == ["mydropout fwd", "nn.Dropout fwd", "mydropout fwd+bwd", "nn.Dropout fwd+bwd"]
+    ours = out.split("mydropout fwd+bwd:")[1].split("nn.Dropout fwd+bwd:")[0]
+    # forward and backward each call the op once, per call of the statement: counts are per call
+    op = next(line.split() for line in ours.splitlines() if "torch_ext::mydropout" in line)
+    assert float(op[1]) == 2 and float(op[2]) > 0

@@ -2,7 +2,8 @@
 // block and units each thread loads before it computes (kUnroll), against
 // cudaMemcpyAsync device to device, the copy ceiling, on one GPU in one run. The product's
 // choice is kThreads and kUnroll in cuda/mydropout.cu. Each variant's output is checked
-// against the first one's; the per-block kernel, the fallback for unaligned calls, too.
+// against the first one's; the per-block kernel, the fallback for unaligned calls, too. A plain
+// copy in 16-byte vectors, timed beside them, is the unit kernel without its Philox arithmetic.
 // Built and run on a GPU machine by tests/cuda/Makefile:
 //   make -C tests/cuda speed          (ARCH=sm_90 to name the GPU's architecture)
 #include <algorithm>
@@ -93,6 +94,25 @@ float time_block_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms)
   });
 }
 
+// The unit kernel's grid-stride walk and 16-byte loads and stores with nothing computed: where it
+// runs at cudaMemcpyAsync's speed and the unit kernel does not, the arithmetic is what is slower.
+__global__ void vector_copy_kernel(const uint4 *x, uint4 *y, uint32_t vectors) {
+  const uint32_t stride = gridDim.x * blockDim.x;
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < vectors; i += stride) y[i] = x[i];
+}
+
+float time_vector_copy(const void *x, void *y, size_t bytes, unsigned threads, int sms) {
+  const uint32_t vectors = static_cast<uint32_t>(bytes / sizeof(uint4));
+  int per_sm = 0;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, vector_copy_kernel, threads, 0),
+        "occupancy");
+  const unsigned blocks = grid_blocks(vectors, threads, sms, per_sm);
+  return median_ms([&] {
+    vector_copy_kernel<<<blocks, threads, 0, 0>>>(static_cast<const uint4 *>(x),
+                                                  static_cast<uint4 *>(y), vectors);
+  });
+}
+
 template <typename T>
 void run_dtype(const char *name, uint64_t n, int sms) {
   const size_t bytes = n * sizeof(T);
@@ -111,6 +131,7 @@ void run_dtype(const char *name, uint64_t n, int sms) {
                 2.0 * bytes / (ms * 1e6), 100.0 * copy_ms / ms);
   };
   add("cudaMemcpy", copy_ms);
+  add("vector copy, no Philox", time_vector_copy(x, y, bytes, 256, sms));
 
   bool have_first = false;
   auto variant = [&](const std::string &label, float ms) {

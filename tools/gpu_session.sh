@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
 # A lent GPU machine's work in one call: builds for the GPU it finds, then runs the stages
-# named, in order (default: all four, most needed first):
+# named, in order (default: all five, most needed first):
 #   tests     the tests that need a CUDA device (pytest --cuda-only; CI runs the rest)
 #   bench     benchmarks/bench.py --device cuda at p = 0.5: the JSON and PNG of
 #             benchmarks/results/ (saved after each dtype and size, so a cut-off sweep keeps
 #             what it measured), and benchmarks/channels.py (MyDropout2d against nn.Dropout2d)
-#   speed     benchmarks/cuda_kernel_speed.cu: the unit kernel over threads per block and
-#             units in flight, against cudaMemcpyAsync (pick kThreads and kUnroll from it)
 #   memcheck  compute-sanitizer --tool memcheck over the CUDA cases of tests/test_cuda.py,
 #             tests/test_contract.py and tests/test_channel.py, with torch's caching allocator
 #             off: an access past a tensor inside one of its pooled blocks goes unseen. The
 #             slow test is left out, and the cuda_graphs ones, since capture forbids cudaMalloc;
 #             and the cuRAND one, whose nvcc build the tests stage has timed already.
+#   speed     benchmarks/cuda_kernel_speed.cu: the unit kernel over threads per block and
+#             units in flight, against cudaMemcpyAsync (pick kThreads and kUnroll from it)
+#   profile   benchmarks/host_overhead.py: where a call of 2**20 elements spends its time,
+#             ours and nn.Dropout's, forward and forward+backward (the small sizes' gap)
 #   models    benchmarks/models.py: training steps of whole models, torch's dropout and ours;
 #             run only when named (LIMIT_MODELS=40), after the others, if time is left.
 # e.g. `bash tools/gpu_session.sh tests bench`. Logs and results go to $OUT (what the device
-# tool brings back; at most 8 files), else to gpu-out/. A failing stage does not stop the next.
+# tool brings back; at most 8 files, so channels.py and models.py print into bench.log), else
+# to gpu-out/. A failing stage does not stop the next.
 # A task lent a GPU has 15 minutes of device time in all, the machine's start included, and a
 # call runs 10 minutes at most: so the whole session is one call (timeout_s 560). Each stage
 # is cut off after its own limit, in seconds: LIMIT_TESTS=180, LIMIT_BENCH=90 (and
-# LIMIT_CHANNELS=30), LIMIT_SPEED=45, LIMIT_MEMCHECK=125; and none runs past SESSION_LIMIT=540
-# from the start (the build included), so the call ends with its logs and leaves a few minutes
-# for one short rerun on the warm machine, which keeps the build. pip is kept off the network
-# (there is none): a missing package fails at once instead of after retries. Compiler
-# warnings fail no build there (MYDROPOUT_WERROR=, tests/cuda/Makefile): its host compiler is
-# not CI's.
+# LIMIT_CHANNELS=30), LIMIT_MEMCHECK=125, LIMIT_SPEED=45, LIMIT_PROFILE=30; and none runs past
+# SESSION_LIMIT=540 from the start (the build included), so the call ends with its logs. On the
+# H100 (2026-11-26) tests (cut short by a crash), bench, memcheck and speed took 288 s with the
+# build, and the machine went back 30 s after the call: a second call started a new one, about
+# a minute of device time more, and rebuilt. pip is kept off the network (there is none): a missing package fails at once
+# instead of after retries. Compiler warnings fail no build there (MYDROPOUT_WERROR=,
+# tests/cuda/Makefile): its host compiler is not CI's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}
@@ -49,7 +53,7 @@ if [ -z "${TORCH_CUDA_ARCH_LIST:-}" ]; then
 fi
 arch=sm_${TORCH_CUDA_ARCH_LIST//./}
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(tests bench speed memcheck)
+[ ${#stages[@]} -gt 0 ] || stages=(tests bench memcheck speed profile)
 {
   nvidia-smi; nvcc --version; python3 -c "import torch; print('torch', torch.__version__)"
   for tool in python3 make gcc g++ ninja nvcc compute-sanitizer; do
@@ -95,13 +99,16 @@ for stage in "${stages[@]}"; do
       find benchmarks/results -type f ! -name '*.partial' -newer "$stamp" -exec cp {} "$out" \;
       timeout "$(within "${LIMIT_CHANNELS:-30}")" .venv/bin/python benchmarks/channels.py \
         --device cuda --min-run-time 0.05 2>&1 |
-        tee "$out/channels.txt" && [ "$swept" -eq 0 ] ;;
+        tee -a "$out/bench.log" && [ "$swept" -eq 0 ] ;;
+    profile)
+      timeout "$(within "${LIMIT_PROFILE:-30}")" .venv/bin/python benchmarks/host_overhead.py \
+        --device cuda 2>&1 | tee "$out/profile.txt" ;;
     models)  # not in the default list: for a rerun with time to spare
       models=mlp
       .venv/bin/python -c "import transformers" 2>/dev/null && models=mlp,bert
       timeout "$(within "${LIMIT_MODELS:-40}")" .venv/bin/python benchmarks/models.py \
         --device cuda --models "$models" --rounds 3 --min-run-time 0.1 2>&1 |
-        tee "$out/models.txt" ;;
+        tee -a "$out/bench.log" ;;
     *) echo "unknown stage $stage"; false ;;
   esac || status=1
 done

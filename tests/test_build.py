@@ -15,9 +15,10 @@ import torch_ext
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# The wrapper adds -static-libstdc++ where a shared object is linked, as such a compiler does.
+# The wrapper adds -static-libstdc++ where a shared object is linked, as such a compiler does,
+# and leaves a mark that it did: a build that linked with another command would test nothing.
 STATIC_CXX = """#!/bin/sh
-case " $* " in *" -shared "*) exec g++ "$@" -static-libstdc++ ;; esac
+case " $* " in *" -shared "*) touch "$0.linked"; exec g++ "$@" -static-libstdc++ ;; esac
 exec g++ "$@"
 """
 
@@ -55,6 +56,7 @@ def test_a_compiler_that_links_libstdcxx_statically_builds_a_working_extension(t
     build = subprocess.run([sys.executable, "setup.py", "-q", "build_clib", "build_ext",
                             "--inplace"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-3000:]
+    assert (tmp_path / "g++-static.linked").exists()
 
     run = subprocess.run([sys.executable, "-c", CHECK, str(tmp_path)], cwd=tmp_path,
                          capture_output=True, text=True)

@@ -131,7 +131,10 @@ void run_dtype(const char *name, uint64_t n, int sms) {
                 2.0 * bytes / (ms * 1e6), 100.0 * copy_ms / ms);
   };
   add("cudaMemcpy", copy_ms);
-  add("vector copy, no Philox", time_vector_copy(x, y, bytes, 256, sms));
+  const float vector_ms = time_vector_copy(x, y, bytes, 256, sms);
+  check(cudaMemcpy(first.data(), y, bytes, cudaMemcpyDeviceToHost), "download");
+  if (first != host) std::printf("MISMATCH: %s vector copy differs from its input\n", name);
+  add("vector copy, no Philox", vector_ms);
 
   bool have_first = false;
   auto variant = [&](const std::string &label, float ms) {

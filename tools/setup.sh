@@ -28,7 +28,8 @@ fi
 built=$(ls torch_ext/_C*.so 2>/dev/null | head -n 1 || true)
 inputs=$({
   find csrc cuda torch_ext/csrc setup.py -type f | LC_ALL=C sort | xargs sha256sum
-  echo "MYDROPOUT_CUDA=${MYDROPOUT_CUDA:-} TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-}"
+  echo "MYDROPOUT_CUDA=${MYDROPOUT_CUDA:-} TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-}" \
+    "CC=${CC:-} CXX=${CXX:-}"
   "$PY" -c "import importlib.metadata as m, sys; print(sys.version, 'torch', m.version('torch'))"
 } | sha256sum)
 # In .venv: a new .venv has no editable install of torch_ext yet, whatever the library.

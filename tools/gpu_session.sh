@@ -77,8 +77,13 @@ for stage in "${stages[@]}"; do
         ARCH="$arch" 2>&1 |
         tee "$out/kernel_speed.txt" ;;
     tests)
+      # In worker processes of pytest-xdist where it is there (the GPU image has it), a test
+      # that crashes its process fails alone; in one process (2026-11-26) it took every test
+      # after it along.
+      workers=()
+      .venv/bin/python -c "import xdist" 2>/dev/null && workers=(-n 4)
       timeout "$(within "${LIMIT_TESTS:-180}")" .venv/bin/python -m pytest tests -q \
-        -p no:cacheprovider --cuda-only --durations=15 2>&1 |
+        -p no:cacheprovider --cuda-only --durations=15 "${workers[@]}" 2>&1 |
         tee "$out/tests.log" | tail -n 25 ;;
     memcheck)
       PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout "$(within "${LIMIT_MEMCHECK:-125}")" \

@@ -205,6 +205,16 @@ def test_shape_rules_errors_and_warnings_are_torchs(ours, theirs, dim, training)
     assert outcome(ours, x, training=training) == outcome(theirs, x, training=training)
 
 
+@pytest.mark.parametrize("ours, dim", list(zip([f for f, _ in OURS_AND_THEIRS], (3, 4, 5))))
+def test_a_wrong_keyword_is_refused_in_the_callers_name(ours, dim):
+    x = torch.randn([2] * dim)
+    with pytest.raises(TypeError, match=rf"^{ours.__name__}\(\) got an unexpected keyword "
+                                        r"argument 'sed'$"):
+        ours(x, 0.5, sed=1)
+    assert torch.equal(ours(x, 0.5, seed=1, offset=2, first_index=3, generator=None),
+                       torch_ext.mydropout_channels(x, 0.5, seed=1, offset=2, first_index=3))
+
+
 def test_warning_points_at_the_caller():
     with pytest.warns(UserWarning) as caught:
         torch_ext.mydropout2d(torch.randn(2, 3), 0.5)

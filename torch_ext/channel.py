@@ -7,6 +7,7 @@ channel dropout of a contiguous (N, C, 1) tensor equals mydropout of it (whose m
 memory order).
 """
 
+import inspect
 import warnings
 
 import torch
@@ -42,6 +43,18 @@ def mydropout_channels(
     return run(_CHANNELS, _CHANNELS_, input, args, inplace)
 
 
+_KEYWORDS = tuple(name for name, param in inspect.signature(mydropout_channels).parameters.items()
+                  if param.kind is param.KEYWORD_ONLY)
+
+
+def _check_keywords(name, kwargs):
+    """mydropout1d/2d/3d pass their keywords on to mydropout_channels: a wrong one is refused in
+    the caller's name, as Python would, rather than in mydropout_channels'."""
+    for key in kwargs:
+        if key not in _KEYWORDS:
+            raise TypeError(f"{name}() got an unexpected keyword argument '{key}'")
+
+
 def _unbatched(input, p, training, inplace, kwargs):
     """Channel dropout of input as a batch of one, for (C, *) inputs as F.dropout1d/3d treat
     them."""
@@ -69,6 +82,7 @@ def _warn_unless(dim, name, expected):
 def mydropout1d(input, p=0.5, training=True, inplace=False, **kwargs):
     """F.dropout1d with the mask of mydropout_channels: input (N, C, L), or (C, L) unbatched.
     Keywords as mydropout_channels."""
+    _check_keywords("mydropout1d", kwargs)
     if isinstance(input, Proxy):
         return function_node(mydropout1d, (input, p, training, inplace), kwargs)
     p = check_p(p)
@@ -87,6 +101,7 @@ def mydropout1d(input, p=0.5, training=True, inplace=False, **kwargs):
 def mydropout2d(input, p=0.5, training=True, inplace=False, **kwargs):
     """F.dropout2d with the mask of mydropout_channels: input (N, C, H, W). As in torch, a 3D
     input is taken as (N, C, L), with a warning. Keywords as mydropout_channels."""
+    _check_keywords("mydropout2d", kwargs)
     if isinstance(input, Proxy):
         return function_node(mydropout2d, (input, p, training, inplace), kwargs)
     p = check_p(p)
@@ -106,6 +121,7 @@ def mydropout2d(input, p=0.5, training=True, inplace=False, **kwargs):
 def mydropout3d(input, p=0.5, training=True, inplace=False, **kwargs):
     """F.dropout3d with the mask of mydropout_channels: input (N, C, D, H, W), or (C, D, H, W)
     unbatched. Keywords as mydropout_channels."""
+    _check_keywords("mydropout3d", kwargs)
     if isinstance(input, Proxy):
         return function_node(mydropout3d, (input, p, training, inplace), kwargs)
     p = check_p(p)

@@ -63,35 +63,34 @@ void fill_bits(std::vector<unsigned char> &host) {
   }
 }
 
+// kKernel on the grid the product's launchers give `work` threads' worth of it (grid_blocks,
+// launch_plan.h), timed.
+template <auto kKernel, typename... Args>
+float time_kernel(uint64_t work, unsigned threads, int sms, Args... args) {
+  int per_sm = 0;
+  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, threads, 0),
+        "occupancy");
+  const unsigned blocks = grid_blocks(work, threads, sms, per_sm);
+  return median_ms([&] { kKernel<<<blocks, threads, 0, 0>>>(args...); });
+}
+
+const mydropout_params kParams = mydropout_params_make(0.5, 42, 7, 0);
+const int64_t *const kNoState = nullptr;  // the state by value, in kParams
+
 template <typename T, int kUnroll>
 float time_unit_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) {
   const uint64_t units = n / Unit<T>::kElems;
-  int per_sm = 0;
-  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-            &per_sm, dropout_unit_kernel<T, uint32_t, kUnroll>, threads, 0),
-        "occupancy");
-  const unsigned blocks = grid_blocks((units + kUnroll - 1) / kUnroll, threads, sms, per_sm);
-  const mydropout_params prm = mydropout_params_make(0.5, 42, 7, 0);
-  return median_ms([&] {
-    dropout_unit_kernel<T, uint32_t, kUnroll>
-        <<<blocks, threads, 0, 0>>>(x, y, static_cast<uint32_t>(units), prm, nullptr);
-  });
+  return time_kernel<dropout_unit_kernel<T, uint32_t, kUnroll>>(
+      (units + kUnroll - 1) / kUnroll, threads, sms, x, y, static_cast<uint32_t>(units), kParams,
+      kNoState);
 }
 
 // The per-block kernel, which a call runs where no aligned unit exists (a view off 16-byte
 // alignment, a first_index not a multiple of 4): the price of that fallback.
 template <typename T>
 float time_block_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) {
-  int per_sm = 0;
-  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, dropout_block_kernel<T>,
-                                                      threads, 0),
-        "occupancy");
-  const unsigned blocks = grid_blocks(philox_blocks(0, n), threads, sms, per_sm);
-  const mydropout_params prm = mydropout_params_make(0.5, 42, 7, 0);
-  return median_ms([&] {
-    dropout_block_kernel<T><<<blocks, threads, 0, 0>>>(x, y, static_cast<int64_t>(n), prm,
-                                                      nullptr);
-  });
+  return time_kernel<dropout_block_kernel<T>>(philox_blocks(0, n), threads, sms, x, y,
+                                              static_cast<int64_t>(n), kParams, kNoState);
 }
 
 // The unit kernel's grid-stride walk and 16-byte loads and stores with nothing computed: where it
@@ -103,14 +102,8 @@ __global__ void vector_copy_kernel(const uint4 *x, uint4 *y, uint32_t vectors) {
 
 float time_vector_copy(const void *x, void *y, size_t bytes, unsigned threads, int sms) {
   const uint32_t vectors = static_cast<uint32_t>(bytes / sizeof(uint4));
-  int per_sm = 0;
-  check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, vector_copy_kernel, threads, 0),
-        "occupancy");
-  const unsigned blocks = grid_blocks(vectors, threads, sms, per_sm);
-  return median_ms([&] {
-    vector_copy_kernel<<<blocks, threads, 0, 0>>>(static_cast<const uint4 *>(x),
-                                                  static_cast<uint4 *>(y), vectors);
-  });
+  return time_kernel<vector_copy_kernel>(vectors, threads, sms, static_cast<const uint4 *>(x),
+                                         static_cast<uint4 *>(y), vectors);
 }
 
 template <typename T>

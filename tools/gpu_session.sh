@@ -26,9 +26,9 @@
 # SESSION_LIMIT=540 from the start (the build included), so the call ends with its logs. On the
 # H100 (2026-11-26) tests (cut short by a crash), bench, memcheck and speed took 288 s with the
 # build, and the machine went back 30 s after the call: a second call started a new one, about
-# a minute of device time more, and rebuilt. pip is kept off the network (there is none): a missing package fails at once
-# instead of after retries. Compiler warnings fail no build there (MYDROPOUT_WERROR=,
-# tests/cuda/Makefile): its host compiler is not CI's.
+# a minute of device time more, and rebuilt. pip is kept off the network (there is none): a
+# missing package fails at once instead of after retries. Compiler warnings fail no build there
+# (MYDROPOUT_WERROR=, tests/cuda/Makefile): its host compiler is not CI's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}

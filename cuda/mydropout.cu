@@ -123,16 +123,11 @@ cudaError_t launch_channels(const void *xv, void *yv, const void *mult, int64_t 
                             static_cast<uint64_t>(spatial), channels_last);
 }
 
-// Torch's own random kernels take counter (offset / 4 + j, thread index) from the same generator
-// and key (curand_init(seed, thread, offset)); an offset of ours with the top bit set is never
-// a thread index, so our counters (i / 4, offset) never meet theirs.
-constexpr uint64_t kOwnOffsets = uint64_t{1} << 63;
-
 __global__ void store_state_kernel(int64_t *state, const int64_t *seed_ptr,
                                    const int64_t *offset_ptr, uint64_t seed, uint64_t offset) {
   state[0] = seed_ptr != nullptr ? *seed_ptr : static_cast<int64_t>(seed);
   const uint64_t base = offset_ptr != nullptr ? static_cast<uint64_t>(*offset_ptr) : 0;
-  state[1] = static_cast<int64_t>((base + offset) | kOwnOffsets);
+  state[1] = static_cast<int64_t>((base + offset) | MYDROPOUT_CUDA_OWN_OFFSETS);
 }
 
 }  // namespace

@@ -25,9 +25,15 @@ cudaError_t mydropout_cuda_channels(mydropout_dtype dtype, const void *x, void *
                                     const void *mult, int64_t n, int64_t channels,
                                     int64_t spatial, int channels_last, cudaStream_t stream);
 
+/* Bit 63, set in every offset drawn from a CUDA generator. Torch's own random kernels take
+ * counter (offset / 4 + j, thread index) from the same generator and key (curand_init(seed,
+ * thread, offset)); an offset of ours with the top bit set is never a thread index, so our
+ * counters (i / 4, offset) never meet theirs. */
+#define MYDROPOUT_CUDA_OWN_OFFSETS (UINT64_C(1) << 63)
+
 /* Writes (seed, offset) into state[0..1] on the device: seed = *seed_ptr or seed, offset =
- * *offset_ptr + offset or offset, with bit 63 set; pointers read when the kernel runs (graph
- * capture). */
+ * *offset_ptr + offset or offset, with MYDROPOUT_CUDA_OWN_OFFSETS set; pointers read when the
+ * kernel runs (graph capture). */
 cudaError_t mydropout_cuda_store_state(int64_t *state, const int64_t *seed_ptr,
                                        const int64_t *offset_ptr, uint64_t seed,
                                        uint64_t offset, cudaStream_t stream);

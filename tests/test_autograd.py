@@ -117,13 +117,22 @@ def test_opcheck_inplace(device, kind):
         torch.library.opcheck(op_.default, (x, 0.5, _state(), 0))
 
 
-def test_opcheck_philox_state(device):
+@pytest.mark.parametrize("on_cpu", [False, True])
+def test_opcheck_philox_state(device, on_cpu):
     # random: schema, fake tensor and autograd registration checks; no output comparison
     x = torch.randn(3, device=device)
     torch.library.opcheck(
-        torch.ops.torch_ext.philox_state.default, (x,),
+        torch.ops.torch_ext.philox_state.default, (x, None, on_cpu),
         test_utils=("test_schema", "test_autograd_registration", "test_faketensor"),
     )
+
+
+@pytest.mark.parametrize("on_cpu", [False, True])
+def test_philox_state_fake_is_where_the_real_one_is(on_cpu):
+    x = torch.empty(3, device="meta")
+    state = torch.ops.torch_ext.philox_state(x, None, on_cpu)
+    assert state.dtype == torch.int64 and state.shape == (2,)
+    assert state.device == torch.device("cpu" if on_cpu else "meta")
 
 
 class Net(nn.Module):

@@ -96,15 +96,57 @@ def test_cuda_mask_is_curands_own(tmp_path):
     assert "the CUDA mask is cuRAND's" in result.stdout, result.stdout
 
 
-def test_cuda_state_is_the_generators_seed_and_offset_with_bit_63():
-    # Bit 63 keeps our counters apart from torch's own random kernels' (cuda/mydropout.cu).
+@pytest.mark.parametrize("on_cpu", [False, True])
+def test_cuda_state_is_the_generators_seed_and_offset_with_bit_63(on_cpu):
+    # Bit 63 keeps our counters apart from torch's own random kernels' (cuda/mydropout_cuda.h).
     index = torch.cuda.current_device()  # initializes CUDA, which fills default_generators
     gen = torch.cuda.default_generators[index]
     seed, offset = gen.initial_seed(), gen.get_offset()
-    state = torch.ops.torch_ext.philox_state(torch.empty(1, device="cuda"), None).cpu()
-    as_uint = [int(v) % 2**64 for v in state]
+    state = torch.ops.torch_ext.philox_state(torch.empty(1, device="cuda"), None, on_cpu)
+    assert state.device.type == ("cpu" if on_cpu else "cuda")
+    as_uint = [int(v) % 2**64 for v in state.cpu()]
     assert as_uint == [seed, offset | 2**63]
     assert gen.get_offset() == offset + 4
+
+
+def saved_state_devices(fn):
+    """The devices of the int64 tensors that fn's autograd graph saves: the state."""
+    devices = []
+
+    def pack(t):
+        if t.dtype == torch.int64:
+            devices.append(t.device.type)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return devices
+
+
+@pytest.mark.parametrize("channels", [False, True])
+def test_cuda_eager_call_draws_its_state_to_the_cpu_and_the_same_mask(channels):
+    # An eager call keeps its state on the CPU (no launch to write it); the mask is the one
+    # the device state of the same draw gives.
+    x = torch.randn(4, 8, 33, device="cuda", requires_grad=True)
+    fn, op = ((torch_ext.mydropout_channels, torch.ops.torch_ext.mydropout_channels)
+              if channels else (torch_ext.mydropout, torch.ops.torch_ext.mydropout))
+    torch.manual_seed(3)
+    y = fn(x, 0.5)
+    assert saved_state_devices(lambda: fn(x, 0.5)) == ["cpu"]
+    torch.manual_seed(3)
+    state = torch.ops.torch_ext.philox_state(x, None)
+    assert state.is_cuda
+    assert torch.equal(y, op(x, 0.5, state, 0))
+
+
+@pytest.mark.cuda_graphs
+def test_cuda_state_on_cpu_is_refused_under_capture():
+    x = torch.ones(8, device="cuda")
+    torch_ext.mydropout(x, 0.5)  # warm-up outside capture
+    g = torch.cuda.CUDAGraph()
+    with pytest.raises(RuntimeError, match=r"on_cpu=True\) is refused under CUDA graph capture"):
+        with torch.cuda.graph(g):
+            torch.ops.torch_ext.philox_state(x, None, True)
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")

@@ -39,8 +39,12 @@ def _first_index_message(first_index, draws):
 
 
 @torch.library.register_fake("torch_ext::philox_state")
-def _philox_state_fake(input, generator=None):
-    return input.new_empty(2, dtype=torch.int64)
+def _philox_state_fake(input, generator=None, on_cpu=False):
+    return _states(input, (2,), on_cpu)
+
+
+def _states(input, shape, on_cpu):
+    return input.new_empty(shape, dtype=torch.int64, device="cpu" if on_cpu else input.device)
 
 
 @torch.library.register_fake("torch_ext::mydropout")
@@ -81,7 +85,7 @@ def _mydropout_channels_inplace_fake(input, p, state, first_index=0):
 
 
 @torch.library.register_vmap("torch_ext::philox_state")
-def _philox_state_vmap(info, in_dims, input, generator=None):
+def _philox_state_vmap(info, in_dims, input, generator=None, on_cpu=False):
     # The state is the random draw: one for the whole batch under randomness="same" (each
     # sample then gets the mask a call on it alone would), one per sample under "different",
     # and torch's own error under the default "error", as F.dropout gives.
@@ -91,11 +95,11 @@ def _philox_state_vmap(info, in_dims, input, generator=None):
             "the 'same' or 'different' randomness flags on vmap or perform the randomness "
             "operation out of vmap")
     if info.randomness == "same":
-        return torch.ops.torch_ext.philox_state(input, generator), None
-    states = [torch.ops.torch_ext.philox_state(input, generator)
+        return torch.ops.torch_ext.philox_state(input, generator, on_cpu), None
+    states = [torch.ops.torch_ext.philox_state(input, generator, on_cpu)
               for _ in range(info.batch_size)]
     if not states:  # a batch of none, which torch.stack refuses
-        return input.new_empty((0, 2), dtype=torch.int64), 0
+        return _states(input, (0, 2), on_cpu), 0
     return torch.stack(states), 0
 
 

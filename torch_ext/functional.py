@@ -60,7 +60,7 @@ def _checked_seed(seed, offset, generator):
 
 def _state(input, seed_pair, generator):
     if seed_pair is None:
-        return torch.ops.torch_ext.philox_state(input, generator)
+        return torch.ops.torch_ext.philox_state(input, generator, _draw_to_cpu(input))
     # The kernels take a CPU state by value: no copy to the device, also under CUDA-graph
     # capture; and an exported program keeps no device of its own for it. On the CPU whatever
     # the default device (torch.set_default_device).
@@ -74,6 +74,16 @@ def _state(input, seed_pair, generator):
         return torch.tensor(seed_pair, dtype=torch.int64, device="cpu")
     # In eager, from its bytes: in a third of torch.tensor's time, which a small call notices.
     return torch.frombuffer(bytearray(_INT64_PAIR.pack(*seed_pair)), dtype=torch.int64)
+
+
+def _draw_to_cpu(input):
+    """Whether a CUDA call's drawn state may live on the CPU, where the kernels take it by
+    value: in eager, outside CUDA graph capture (whose replays must read it from the device),
+    and not where a trace records the call (torch.compile, torch.jit.trace, make_fx), to be
+    replayed maybe under capture. It saves a launch and a device tensor a call."""
+    return (input.is_cuda and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+            and not torch._C._len_torch_dispatch_stack()
+            and not torch.cuda.is_current_stream_capturing())
 
 
 def _exporting():

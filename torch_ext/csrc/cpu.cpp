@@ -66,7 +66,9 @@ void channel_pass_cpu(const at::Tensor &src, const at::Tensor &dst, const at::Te
   });
 }
 
-at::Tensor philox_state_cpu(const at::Tensor &input, std::optional<at::Generator> generator) {
+// on_cpu changes nothing here: the state is on the CPU either way.
+at::Tensor philox_state_cpu(const at::Tensor &input, std::optional<at::Generator> generator,
+                            bool /*on_cpu*/) {
   auto *gen = at::get_generator_or_default<at::CPUGeneratorImpl>(
       generator, at::detail::getDefaultCPUGenerator());
   uint64_t seed, offset;

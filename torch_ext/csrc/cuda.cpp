@@ -37,7 +37,8 @@ void channel_pass_cuda(const at::Tensor &src, const at::Tensor &dst, const at::T
                                          c10::cuda::getCurrentCUDAStream()));
 }
 
-at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generator> generator) {
+at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generator> generator,
+                             bool on_cpu) {
   const c10::cuda::CUDAGuard guard(input.device());
   auto *gen = at::get_generator_or_default<at::CUDAGeneratorImpl>(
       generator, at::cuda::detail::getDefaultCUDAGenerator(input.device().index()));
@@ -52,6 +53,12 @@ at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generato
     // Each call takes its own offset; 4 keeps the generator's offsets the multiples of 4
     // that torch's other kernels expect.
     philox = gen->philox_cuda_state(4);
+  }
+  if (on_cpu) {
+    TORCH_CHECK(!philox.captured_, "mydropout: philox_state(on_cpu=True) is refused under CUDA "
+                "graph capture: every replay would take the captured values, and so one mask");
+    return make_state(philox.seed_.val, philox.offset_.val | MYDROPOUT_CUDA_OWN_OFFSETS,
+                      input.options().device(at::kCPU));
   }
   at::Tensor state = at::empty({2}, input.options().dtype(at::kLong));
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();

@@ -14,7 +14,10 @@ extern "C" PyObject *PyInit__C(void) {
 TORCH_LIBRARY(torch_ext, m) {
   // Draws (seed, offset) from the generator of input's device into an int64 tensor of two
   // elements on that device; on CUDA it is written by a kernel, so graph replays draw anew.
-  m.def("philox_state(Tensor input, Generator? generator=None) -> Tensor",
+  // on_cpu puts it on the CPU instead, where the kernels take it by value: no launch and no
+  // device memory for an eager call, but refused under CUDA graph capture, where the values
+  // must be read when the graph replays.
+  m.def("philox_state(Tensor input, Generator? generator=None, bool on_cpu=False) -> Tensor",
         {at::Tag::nondeterministic_seeded});
   // Dropout with the mask of the contract for the (seed, offset) held in state (on the CPU or
   // on input's device); first_index is the mask index of the first element. It is a SymInt so

@@ -89,8 +89,9 @@ float time_unit_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) 
 // alignment, a first_index not a multiple of 4): the price of that fallback.
 template <typename T>
 float time_block_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) {
-  return time_kernel<dropout_block_kernel<T>>(philox_blocks(0, n), threads, sms, x, y,
-                                              static_cast<int64_t>(n), kParams, kNoState);
+  return time_kernel<dropout_block_kernel<T, const T *>>(philox_blocks(0, n), threads, sms, x, y,
+                                                         static_cast<int64_t>(n), kParams,
+                                                         kNoState);
 }
 
 // The unit kernel's grid-stride walk and 16-byte loads and stores with nothing computed: where it

@@ -105,10 +105,17 @@ template <typename T> struct alignas(16) Unit {
   T v[kElems];
 };
 
+// An input of ones, read as a pointer is: channel dropout's multipliers are the dropout of
+// ones, drawn with no tensor of ones to fill and read.
+template <typename T> struct Ones {
+  __host__ __device__ T operator[](uint64_t) const { return T(1); }
+};
+
 // Per-block work: one thread per Philox block q, element by element, so any alignment and
 // any first_index. Blocks thread, thread + threads, ... up to the one holding element n - 1.
-template <typename T>
-__host__ __device__ void block_work(const T *x, T *y, int64_t n, const mydropout_params &prm,
+// x is a const T * or Ones<T>.
+template <typename T, typename Source>
+__host__ __device__ void block_work(Source x, T *y, int64_t n, const mydropout_params &prm,
                                     uint64_t thread, uint64_t threads) {
   const uint64_t first = prm.first_index;
   const uint64_t q_end = (first + static_cast<uint64_t>(n) + 3) >> 2;
@@ -218,8 +225,8 @@ __device__ __forceinline__ void read_state(mydropout_params &prm, const int64_t 
   }
 }
 
-template <typename T>
-__global__ void dropout_block_kernel(const T *x, T *y, int64_t n, mydropout_params prm,
+template <typename T, typename Source>
+__global__ void dropout_block_kernel(Source x, T *y, int64_t n, mydropout_params prm,
                                      const int64_t *state) {
   read_state(prm, state);
   block_work(x, y, n, prm, static_cast<uint64_t>(blockIdx.x) * blockDim.x + threadIdx.x,

@@ -68,13 +68,14 @@ struct Launch {
   const int64_t *state;
   cudaStream_t stream;
 
-  template <typename T>
-  cudaError_t blocks(const T *x, T *y, int64_t n, const mydropout_params &prm) const {
+  template <typename T, typename Source>
+  cudaError_t blocks(Source x, T *y, int64_t n, const mydropout_params &prm) const {
     if (n <= 0) return cudaSuccess;
+    constexpr auto kKernel = dropout_block_kernel<T, Source>;
     unsigned grid = 0;
-    cudaError_t err = grid_for<dropout_block_kernel<T>>(philox_blocks(prm.first_index, n), &grid);
+    cudaError_t err = grid_for<kKernel>(philox_blocks(prm.first_index, n), &grid);
     if (err != cudaSuccess) return err;
-    return launch_grid<dropout_block_kernel<T>>(grid, stream, x, y, n, prm, state);
+    return launch_grid<kKernel>(grid, stream, x, y, n, prm, state);
   }
 
   template <typename T>
@@ -97,6 +98,14 @@ cudaError_t launch(const void *x, void *y, int64_t n, const mydropout_params &pr
                    const int64_t *state, cudaStream_t stream) {
   return run_plan(static_cast<const T *>(x), static_cast<T *>(y), n, Unit<T>::kElems, prm,
                   Launch{state, stream});
+}
+
+// The dropout of n ones, in one per-block launch: channel dropout's N * C multipliers, few
+// beside the elements they scale.
+template <typename T>
+cudaError_t launch_ones(void *y, int64_t n, const mydropout_params &prm, const int64_t *state,
+                        cudaStream_t stream) {
+  return Launch{state, stream}.blocks(Ones<T>{}, static_cast<T *>(y), n, prm);
 }
 
 template <typename T>
@@ -139,6 +148,13 @@ extern "C" cudaError_t mydropout_cuda(mydropout_dtype dtype, const void *x, void
   if (prm->threshold > 0xffffffffu) {  // p == 1: zero everything, whatever x holds
     const size_t width = mydropout_dtype_size(dtype);
     return cudaMemsetAsync(y, 0, static_cast<size_t>(n) * width, stream);
+  }
+  if (x == nullptr) {
+    switch (dtype) {
+      case MYDROPOUT_F32: return launch_ones<float>(y, n, *prm, state, stream);
+      case MYDROPOUT_F64: return launch_ones<double>(y, n, *prm, state, stream);
+      default: return cudaErrorInvalidValue;
+    }
   }
   switch (dtype) {
     case MYDROPOUT_F32: return launch<float>(x, y, n, *prm, state, stream);

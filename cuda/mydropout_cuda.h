@@ -13,7 +13,8 @@ extern "C" {
 
 /* y[k] = dropout(x[k]) for k < n, as mydropout_cpu does, on `stream`. The seed and offset come
  * from prm, or, when state is not NULL, from state[0] and state[1] in device memory, read when
- * the kernel runs (so a CUDA graph replays with whatever the state holds then). */
+ * the kernel runs (so a CUDA graph replays with whatever the state holds then). x NULL, for
+ * float32 and float64 only, stands for ones: channel dropout's multipliers. */
 cudaError_t mydropout_cuda(mydropout_dtype dtype, const void *x, void *y, int64_t n,
                            const mydropout_params *prm, const int64_t *state,
                            cudaStream_t stream);

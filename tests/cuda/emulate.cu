@@ -28,8 +28,8 @@ struct Grid {
 template <typename Index, int kUnroll> struct Emulation {
   Grid g;
 
-  template <typename T>
-  cudaError_t blocks(const T *x, T *y, int64_t n, const mydropout_params &prm) const {
+  template <typename T, typename Source>
+  cudaError_t blocks(Source x, T *y, int64_t n, const mydropout_params &prm) const {
     if (n <= 0) return cudaSuccess;
     const uint64_t work = philox_blocks(prm.first_index, n);
     const uint64_t threads =
@@ -184,17 +184,23 @@ template <typename T> void run_type(const char *type, std::mt19937_64 &rng) {
   }
 }
 
-// Channel dropout's pass (channel_work) over an emulated grid against csrc/channels.c, both
-// memory orders, in place too; the multipliers from the C kernel on ones.
+// Channel dropout over an emulated grid against csrc/: the multipliers (the per-block kernel
+// on Ones) against the C kernel on ones, then the pass (channel_work) against csrc/channels.c,
+// both memory orders, in place too.
 template <typename T, typename Index, int kUnroll>
 void check_channels(int64_t batch, int64_t channels, int64_t spatial, bool channels_last,
                     bool in_place, const Grid &g, const char *type, std::mt19937_64 &rng) {
   using Mult = typename Scaled<T>::Mult;
   const int64_t n = batch * channels * spatial, pairs = batch * channels;
-  std::vector<Mult> ones(pairs, Mult{1}), mult(pairs);
+  std::vector<Mult> ones(pairs, Mult{1}), expected_mult(pairs), mult(pairs);
   const mydropout_params prm = mydropout_params_make(0.4, rng(), rng(), rng() >> 40);
   const mydropout_dtype mult_dtype = sizeof(Mult) == 8 ? MYDROPOUT_F64 : MYDROPOUT_F32;
-  mydropout_cpu(mult_dtype, ones.data(), mult.data(), pairs, &prm);
+  mydropout_cpu(mult_dtype, ones.data(), expected_mult.data(), pairs, &prm);
+  Emulation<Index, kUnroll>{g}.blocks(Ones<Mult>{}, mult.data(), pairs, prm);
+  if (std::memcmp(mult.data(), expected_mult.data(), pairs * sizeof(Mult)) != 0 &&
+      ++failures <= 20)
+    std::printf("FAIL multipliers: %s pairs=%lld first_index=%llu\n", type,
+                static_cast<long long>(pairs), static_cast<unsigned long long>(prm.first_index));
   const size_t bytes = static_cast<size_t>(n) * sizeof(T);
   Buffer in(bytes), out(bytes);
   std::vector<unsigned char> expected(bytes + 1);

@@ -38,6 +38,10 @@ void advise_huge_pages(void *data, size_t bytes) {
 
 void run_cpu(const at::Tensor &src, const at::Tensor &dst, mydropout_params prm,
              const at::Tensor &state) {
+  if (!src.defined()) {  // ones, which the C kernels read from memory
+    dst.fill_(1);
+    return run_cpu(dst, dst, prm, state);
+  }
   read_state(state, prm);
   if (src.data_ptr() != dst.data_ptr()) advise_huge_pages(dst.data_ptr(), dst.nbytes());
   const mydropout_dtype dtype = kernel_dtype(dst);

@@ -24,9 +24,10 @@ void run_cuda(const at::Tensor &src, const at::Tensor &dst, mydropout_params prm
   } else {
     read_state(state, prm);
   }
-  C10_CUDA_CHECK(mydropout_cuda(kernel_dtype(dst), src.const_data_ptr(),
-                                dst.mutable_data_ptr(), dst.numel(), &prm, state_on_device,
-                                c10::cuda::getCurrentCUDAStream()));
+  // No src: the kernels draw over ones without reading them (x NULL).
+  const void *x = src.defined() ? src.const_data_ptr() : nullptr;
+  C10_CUDA_CHECK(mydropout_cuda(kernel_dtype(dst), x, dst.mutable_data_ptr(), dst.numel(), &prm,
+                                state_on_device, c10::cuda::getCurrentCUDAStream()));
 }
 
 void channel_pass_cuda(const at::Tensor &src, const at::Tensor &dst, const at::Tensor &m,

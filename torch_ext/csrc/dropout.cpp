@@ -156,11 +156,11 @@ static void run_channels(const at::Tensor &src, const at::Tensor &out, double p,
     // with no multipliers to draw first.
     run(from, dst, params(p, first_index), state);
   } else {
-    // The kernel on ones, in place, gives each pair's multiplier, 0 or the contract's scale, in
-    // the dtype the contract multiplies in: float32, or double for float64.
+    // The kernel on ones gives each pair's multiplier, 0 or the contract's scale, in the dtype
+    // the contract multiplies in: float32, or double for float64.
     const at::ScalarType math = kernel_dtype(src) == MYDROPOUT_F64 ? at::kDouble : at::kFloat;
-    const at::Tensor m = at::ones({pairs}, src.options().dtype(math));
-    run(m, m, params(p, first_index), state);
+    const at::Tensor m = at::empty({pairs}, src.options().dtype(math));
+    run(at::Tensor(), m, params(p, first_index), state);
     pass(from, dst, m, channels, spatial, direct && *order);
   }
   if (!direct) out.copy_(dst);

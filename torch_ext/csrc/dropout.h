@@ -11,6 +11,7 @@ namespace torch_ext {
 
 // Runs the kernel over dst.numel() elements in memory order; src and dst have the same layout
 // and may be the same tensor. prm.seed and prm.offset are not filled in: they live in state.
+// An undefined src stands for ones (channel dropout's multipliers: dst float32 or float64).
 using KernelRunner = void (*)(const at::Tensor &src, const at::Tensor &dst,
                               mydropout_params prm, const at::Tensor &state);
 

@@ -3,7 +3,8 @@
 // cudaMemcpyAsync device to device, the copy ceiling, on one GPU in one run. The product's
 // choice is kThreads and kUnroll in cuda/mydropout.cu. Each variant's output is checked
 // against the first one's; the per-block kernel, the fallback for unaligned calls, too. A plain
-// copy in 16-byte vectors, timed beside them, is the unit kernel without its Philox arithmetic.
+// copy in 16-byte vectors, timed beside them, is the unit kernel without its Philox arithmetic;
+// channel dropout's pass, last, is timed for its element-by-element loads.
 // Built and run on a GPU machine by tests/cuda/Makefile:
 //   make -C tests/cuda speed          (ARCH=sm_90 to name the GPU's architecture)
 #include <algorithm>
@@ -94,6 +95,19 @@ float time_block_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms)
                                                          kNoState);
 }
 
+// Channel dropout's pass over an (N, 64, 4096) tensor, pair-major or channels_last, with
+// cuda/mydropout.cu's kChannelUnroll: whether its element-by-element loads keep up with a copy.
+constexpr uint32_t kChannels = 64, kSpatial = 4096;
+constexpr int kChannelUnroll = 4;
+
+template <typename T>
+float time_channel_pass(const T *x, T *y, uint64_t n, const float *mult, bool channels_last,
+                        int sms) {
+  return time_kernel<channel_kernel<T, uint32_t, kChannelUnroll>>(
+      (n + kChannelUnroll - 1) / kChannelUnroll, 256, sms, x, y, static_cast<uint32_t>(n), mult,
+      kChannels, kSpatial, channels_last);
+}
+
 // The unit kernel's grid-stride walk and 16-byte loads and stores with nothing computed: where it
 // runs at cudaMemcpyAsync's speed and the unit kernel does not, the arithmetic is what is slower.
 __global__ void vector_copy_kernel(const uint4 *x, uint4 *y, uint32_t vectors) {
@@ -148,6 +162,16 @@ void run_dtype(const char *name, uint64_t n, int sms) {
     variant(label + "4", time_unit_kernel<T, 4>(x, y, n, threads, sms));
   }
   variant("per-block fallback", time_block_kernel<T>(x, y, n, 256, sms));
+
+  std::vector<float> host_mult(n / kSpatial);  // every other pair dropped
+  for (size_t i = 0; i < host_mult.size(); ++i) host_mult[i] = i % 2 ? 2.0f : 0.0f;
+  float *mult;
+  check(cudaMalloc(&mult, host_mult.size() * sizeof(float)), "malloc");
+  check(cudaMemcpy(mult, host_mult.data(), host_mult.size() * sizeof(float),
+                   cudaMemcpyHostToDevice), "upload");
+  add("channel pass", time_channel_pass(x, y, n, mult, false, sms));
+  add("channel pass, last", time_channel_pass(x, y, n, mult, true, sms));
+  cudaFree(mult);
   cudaFree(x);
   cudaFree(y);
 }

@@ -11,7 +11,8 @@
 #             slow test is left out, and the cuda_graphs ones, since capture forbids cudaMalloc;
 #             and the cuRAND one, whose nvcc build the tests stage has timed already.
 #   speed     benchmarks/cuda_kernel_speed.cu: the unit kernel over threads per block and
-#             units in flight, against cudaMemcpyAsync (pick kThreads and kUnroll from it)
+#             units in flight, against cudaMemcpyAsync (pick kThreads and kUnroll from it),
+#             and the channel pass
 #   profile   benchmarks/host_overhead.py: where a call of 2**20 elements spends its time,
 #             ours and nn.Dropout's, forward and forward+backward (the small sizes' gap)
 #   models    benchmarks/models.py: training steps of whole models, torch's dropout and ours;

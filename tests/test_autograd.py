@@ -128,7 +128,7 @@ def test_opcheck_philox_state(device, on_cpu):
 
 
 @pytest.mark.parametrize("on_cpu", [False, True])
-def test_philox_state_fake_is_where_the_real_one_is(on_cpu):
+def test_philox_state_fake_puts_the_state_where_on_cpu_says(on_cpu):
     x = torch.empty(3, device="meta")
     state = torch.ops.torch_ext.philox_state(x, None, on_cpu)
     assert state.dtype == torch.int64 and state.shape == (2,)

@@ -146,6 +146,45 @@ def test_a_changing_first_index_compiles_once_more_not_once_per_value():
         compiled(x, 2**63 - 10)
 
 
+@pytest.fixture
+def fake_cuda_input(monkeypatch):
+    """A CUDA input where there is no GPU (a fake tensor), no CUDA graph being captured."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    monkeypatch.setattr(torch_ext.functional, "_capturing", lambda input: False)
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        return torch.empty(8, device="cuda")
+
+
+@pytest.mark.parametrize("mode", ["real", "fake"])
+@pytest.mark.parametrize("pre_dispatch", [False, True])
+def test_make_fx_records_a_drawn_cuda_state_made_on_the_device(fake_cuda_input, mode,
+                                                                pre_dispatch):
+    # What make_fx records may be replayed under CUDA graph capture, which refuses a CPU state.
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    gm = make_fx(lambda x: torch_ext.mydropout(x, 0.5), tracing_mode=mode,
+                 pre_dispatch=pre_dispatch)(fake_cuda_input)
+    draws = [node.args for node in gm.graph.nodes
+             if node.target is torch.ops.torch_ext.philox_state.default]
+    assert len(draws) == 1 and draws[0][2:] in ((), (False,))
+
+
+def test_a_mode_that_records_nothing_keeps_the_drawn_cuda_state_on_the_cpu(fake_cuda_input):
+    # Eager draws to the CPU, and so must a call under a mode that only watches (a checkpoint
+    # recomputes outside it and compares the saved tensors' devices).
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Watch(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    assert torch_ext.functional._draw_to_cpu(fake_cuda_input)
+    with Watch():
+        assert torch_ext.functional._draw_to_cpu(fake_cuda_input)
+    assert not torch_ext.functional._draw_to_cpu(torch.empty(8))
+
+
 def test_seeded_calls_under_fake_tensors_and_make_fx():
     # Tracing that is not torch.compile's: the seeded state must be made as the mode's tensor.
     from functorch.compile import nop

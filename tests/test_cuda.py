@@ -139,6 +139,18 @@ def test_cuda_eager_call_draws_its_state_to_the_cpu_and_the_same_mask(channels):
     assert torch.equal(y, op(x, 0.5, state, 0))
 
 
+def test_cuda_checkpoint_under_a_mode_around_the_forward_only():
+    # The recompute runs outside the mode: its state must be on the device the forward's was.
+    from torch.utils.checkpoint import checkpoint
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(4096, device="cuda", requires_grad=True)
+    with FlopCounterMode(display=False):
+        y = checkpoint(lambda t: torch_ext.mydropout(t, 0.5), x, use_reentrant=False)
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad != 0, y != 0)
+
+
 @pytest.mark.cuda_graphs
 def test_cuda_state_on_cpu_is_refused_under_capture():
     x = torch.ones(8, device="cuda")

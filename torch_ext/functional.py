@@ -5,6 +5,7 @@ import struct
 
 import torch
 from torch.fx import Proxy
+from torch.fx.experimental.proxy_tensor import get_proxy_mode
 from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 from .fx import function_node
@@ -78,12 +79,30 @@ def _state(input, seed_pair, generator):
 
 def _draw_to_cpu(input):
     """Whether a CUDA call's drawn state may live on the CPU, where the kernels take it by
-    value: in eager, outside CUDA graph capture (whose replays must read it from the device),
-    and not where a trace records the call (torch.compile, torch.jit.trace, make_fx), to be
-    replayed maybe under capture. It saves a launch and a device tensor a call."""
+    value, which saves a launch and a device tensor a call: in eager, outside CUDA graph
+    capture (whose replays must read it from the device), and where nothing records the call
+    (torch.compile, torch.jit.trace, make_fx and torch.export's proxy modes) to replay it,
+    maybe under capture. Other modes (FlopCounterMode, say) change nothing: a checkpoint's
+    recompute, which may run outside them, must save its state on the same device."""
     return (input.is_cuda and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
-            and not torch._C._len_torch_dispatch_stack()
-            and not torch.cuda.is_current_stream_capturing())
+            and not _recording() and not _capturing(input))
+
+
+def _recording():
+    # The cheap tests first: most calls run under no mode. make_fx's pre-dispatch tracing is a
+    # torch function mode, its other tracing a dispatch mode.
+    return bool((torch._C._len_torch_dispatch_stack() or
+                 torch._C._is_torch_function_mode_enabled()) and get_proxy_mode() is not None)
+
+
+def _capturing(input):
+    """Whether the input's device captures a CUDA graph on its current stream (torch's own test
+    looks at the current device's)."""
+    index = input.get_device()
+    if index == torch.cuda.current_device():
+        return torch.cuda.is_current_stream_capturing()
+    with torch.cuda.device(index):
+        return torch.cuda.is_current_stream_capturing()
 
 
 def _exporting():

@@ -4,6 +4,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
@@ -48,6 +49,11 @@ at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generato
   const c10::Device gen_device = gen->device();
   TORCH_CHECK(!gen_device.has_index() || gen_device == input.device(), "mydropout: the generator "
               "is on ", gen_device, " but the input on ", input.device());
+  // Before the draw, which would take an offset from the graph being captured.
+  TORCH_CHECK(!on_cpu || c10::cuda::currentStreamCaptureStatusMayInitCtx() ==
+                             c10::cuda::CaptureStatus::None,
+              "mydropout: philox_state(on_cpu=True) is refused under CUDA graph capture: every "
+              "replay would take the captured values, and so one mask");
   at::PhiloxCudaState philox;
   {
     std::lock_guard<std::mutex> lock(gen->mutex_);
@@ -55,9 +61,7 @@ at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generato
     // that torch's other kernels expect.
     philox = gen->philox_cuda_state(4);
   }
-  if (on_cpu) {
-    TORCH_CHECK(!philox.captured_, "mydropout: philox_state(on_cpu=True) is refused under CUDA "
-                "graph capture: every replay would take the captured values, and so one mask");
+  if (on_cpu) {  // not captured: the values are the state
     return make_state(philox.seed_.val, philox.offset_.val | MYDROPOUT_CUDA_OWN_OFFSETS,
                       input.options().device(at::kCPU));
   }

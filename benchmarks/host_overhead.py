@@ -66,11 +66,15 @@ def profiled(fn, device, calls):
             for e in prof.key_averages() if e.key != "cudaDeviceSynchronize"}
 
 
+def launches(ops):
+    """Kernel launches, copies and fills a call asks of the CUDA runtime, from profiled()."""
+    return sum(op[0] for name, op in ops.items() if name.startswith(LAUNCHES))
+
+
 def report(label, wall, ops, rows):
     cpu = sum(op[1] for op in ops.values())
-    launches = sum(op[0] for name, op in ops.items() if name.startswith(LAUNCHES))
     print(f"\n{label}: {wall:.1f} µs a call by the wall clock; profiled, {cpu:.1f} µs of CPU "
-          f"time in ops, {launches:g} launches and copies")
+          f"time in ops, {launches(ops):g} launches and copies")
     print(f"  {'op':<72} {'calls':>6} {'CPU µs':>8} {'GPU µs':>8}")
     for name, (count, cpu_us, gpu_us) in sorted(ops.items(),
                                                  key=lambda kv: -max(kv[1][1:]))[:rows]:

@@ -1,6 +1,8 @@
 """CUDA against the CPU, bit for bit, and CUDA graphs. Skipped where there is no GPU."""
 
 import os
+import pathlib
+import sys
 
 import pytest
 import torch
@@ -8,6 +10,9 @@ import torch
 import torch_ext
 from conftest import DTYPES, make_cuda, requires_cuda, requires_nvcc
 from reference import assert_same_bits, draws
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+import host_overhead  # noqa: E402
 
 pytestmark = requires_cuda
 
@@ -137,6 +142,18 @@ def test_cuda_eager_call_draws_its_state_to_the_cpu_and_the_same_mask(channels):
     state = torch.ops.torch_ext.philox_state(x, None)
     assert state.is_cuda
     assert torch.equal(y, op(x, 0.5, state, 0))
+
+
+@pytest.mark.parametrize("call, expected", [
+    (lambda x: torch_ext.mydropout(x, 0.5), 1),  # the kernel
+    (lambda x: torch_ext.mydropout(x, 0.5, inplace=True), 1),
+    (lambda x: torch_ext.mydropout2d(x, 0.5), 2),  # the multipliers, the pass
+], ids=["out-of-place", "in-place", "channels"])
+def test_cuda_eager_forward_launches(call, expected):
+    # The state drawn to the CPU takes no launch, the multipliers no tensor of ones.
+    x = torch.randn(8, 16, 32, 32, device="cuda")
+    call(x)  # lazy initialisation
+    assert host_overhead.launches(host_overhead.profiled(lambda: call(x), "cuda", 3)) == expected
 
 
 def test_cuda_checkpoint_under_a_mode_around_the_forward_only():

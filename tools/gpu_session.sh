@@ -9,7 +9,8 @@
 #             tests/test_contract.py and tests/test_channel.py, with torch's caching allocator
 #             off: an access past a tensor inside one of its pooled blocks goes unseen. The
 #             slow test is left out, and the cuda_graphs ones, since capture forbids cudaMalloc;
-#             and the cuRAND one, whose nvcc build the tests stage has timed already.
+#             and the cuRAND one, whose nvcc build the tests stage has timed already; and the
+#             launch counts, whose profiler (CUPTI) would hook the CUDA API beside the sanitizer.
 #   speed     benchmarks/cuda_kernel_speed.cu: the unit kernel over threads per block and
 #             units in flight, against cudaMemcpyAsync (pick kThreads and kUnroll from it),
 #             and the channel pass
@@ -90,7 +91,8 @@ for stage in "${stages[@]}"; do
       PYTORCH_NO_CUDA_MEMORY_CACHING=1 timeout "$(within "${LIMIT_MEMCHECK:-125}")" \
         compute-sanitizer --tool memcheck --error-exitcode 1 .venv/bin/python -m pytest \
         tests/test_cuda.py tests/test_contract.py tests/test_channel.py --cuda-only \
-        -m "not slow and not cuda_graphs" -k "not curands_own" -q -p no:cacheprovider 2>&1 |
+        -m "not slow and not cuda_graphs" -k "not curands_own and not launches" -q \
+        -p no:cacheprovider 2>&1 |
         tee "$out/memcheck.log" | tail -n 15 ;;
     bench)
       stamp=$(mktemp)

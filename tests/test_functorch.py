@@ -77,6 +77,50 @@ def test_vmap_of_channel_dropout_gives_each_sample_its_own_draw(device, capfd, i
     assert_same_bits(y, out if inplace else x)
 
 
+@pytest.mark.parametrize("channels", [False, True])
+def test_vmap_flag_rules_the_draw_for_an_input_it_does_not_batch(device, channels):
+    # As for torch's random ops: a shared input (the minibatch of an ensemble) still draws as
+    # the flag says, an error by default, one state per sample under "different".
+    x = torch.randn(2, 3, 8, device=device)
+    drop = torch_ext.mydropout_channels if channels else torch_ext.mydropout
+    op = torch.ops.torch_ext.mydropout_channels if channels else torch.ops.torch_ext.mydropout
+    with pytest.raises(RuntimeError, match="randomness error mode"):
+        vmap(lambda _: drop(x, 0.5))(torch.ones(4))
+    torch.manual_seed(5)
+    out = vmap(lambda _: drop(x, 0.5), randomness="different")(torch.ones(4))
+    torch.manual_seed(5)
+    assert_same_bits(out, torch.stack([op(x, 0.5, torch.ops.torch_ext.philox_state(x), 0)
+                                       for _ in range(4)]))
+    torch.manual_seed(5)
+    out = vmap(lambda _: drop(x, 0.5), randomness="same")(torch.ones(4))
+    torch.manual_seed(5)
+    assert_same_bits(out, op(x, 0.5, torch.ops.torch_ext.philox_state(x), 0).expand(4, -1, -1, -1))
+
+
+def test_nested_vmaps_each_draw_as_their_flag_says(device):
+    x = torch.randn(64, device=device)
+    samples = torch.ones(2, 3)
+    inner = vmap(lambda _: torch_ext.mydropout(x, 0.5), randomness="different")
+    out = vmap(inner, randomness="different")(samples)
+    assert len({tuple((row == 0).tolist()) for row in out.view(6, 64)}) == 6
+    inner = vmap(lambda _: torch_ext.mydropout(x, 0.5), randomness="same")
+    out = vmap(inner, randomness="different")(samples)
+    assert all(torch.equal(out[i, 0], out[i, j]) for i in range(2) for j in range(3))
+    assert not torch.equal(out[0, 0], out[1, 0])
+    with pytest.raises(RuntimeError, match="randomness error mode"):
+        vmap(vmap(lambda _: torch_ext.mydropout(x, 0.5), randomness="same"))(samples)
+
+
+def test_p_one_draws_nothing_so_vmap_lets_it_be(device):
+    # Every element is +0 whatever the state: as F.dropout, no draw, and so no vmap error.
+    x = torch.randn(3, 8, device=device)
+    generator = torch.Generator(device=device)
+    before = generator.get_state()
+    out = vmap(lambda a: torch_ext.mydropout(a, 1.0, generator=generator))(x)
+    assert torch.equal(generator.get_state(), before)
+    assert_same_bits(out, torch.zeros_like(x))
+
+
 def test_vmap_over_a_batch_of_none(device):
     x = torch.randn(0, 2, 3, device=device)
     calls = [lambda a: torch_ext.mydropout(a, 0.5, seed=1),

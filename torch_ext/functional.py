@@ -4,6 +4,8 @@ import numbers
 import struct
 
 import torch
+from torch._C._functorch import TransformType
+from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
 from torch.fx import Proxy
 from torch.fx.experimental.proxy_tensor import get_proxy_mode
 from torch.fx.experimental.symbolic_shapes import guard_or_false
@@ -61,7 +63,8 @@ def _checked_seed(seed, offset, generator):
 
 def _state(input, seed_pair, generator):
     if seed_pair is None:
-        return torch.ops.torch_ext.philox_state(input, generator, _draw_to_cpu(input))
+        return torch.ops.torch_ext.philox_state(_vmap_probe(input), generator,
+                                                _draw_to_cpu(input))
     # The kernels take a CPU state by value: no copy to the device, also under CUDA-graph
     # capture; and an exported program keeps no device of its own for it. On the CPU whatever
     # the default device (torch.set_default_device).
@@ -75,6 +78,21 @@ def _state(input, seed_pair, generator):
         return torch.tensor(seed_pair, dtype=torch.int64, device="cpu")
     # In eager, from its bytes: in a third of torch.tensor's time, which a small call notices.
     return torch.frombuffer(bytearray(_INT64_PAIR.pack(*seed_pair)), dtype=torch.int64)
+
+
+def _vmap_probe(input):
+    """What philox_state draws for: under torch.func.vmap, an empty stand-in for input on its
+    device, batched at every vmap level, so that each level's randomness flag rules the draw
+    as it rules torch's own random ops, batched input or not (philox_state's rule,
+    _registrations.py, runs only at a level that batches an argument); elsewhere input.
+    Dynamo traces vmap in its own way, and this not at all."""
+    if torch.compiler.is_compiling() or torch._C._functorch.maybe_current_level() is None:
+        return input
+    vmaps = [i for i in retrieve_all_functorch_interpreters() if i.key() == TransformType.Vmap]
+    probe = torch.empty([i.batch_size() for i in vmaps] + [0], device=input.device)
+    for interpreter in vmaps:  # outermost first, as the dimensions are
+        probe = torch._C._functorch._add_batch_dim(probe, 0, interpreter.level())
+    return probe
 
 
 def _draw_to_cpu(input):
@@ -205,6 +223,10 @@ def prepare(input, p, training, seed, offset, generator, first_index):
     seed_pair = _checked_seed(seed, offset, generator)
     if _known_empty(input):  # as F.dropout: the input itself, and nothing drawn
         return None
+    if p == 1 and seed_pair is None:
+        # Every element is zeroed whatever the state: as F.dropout, draw nothing (so vmap's
+        # default randomness="error" lets it be too).
+        seed_pair = (0, 0)
     return p, _state(input, seed_pair, generator), first_index
 
 

@@ -58,6 +58,11 @@ def _check_keywords(name, kwargs):
 def _unbatched(input, p, training, inplace, kwargs):
     """Channel dropout of input as a batch of one, for (C, *) inputs as F.dropout1d/3d treat
     them."""
+    # torch's refusal: F.dropout1d/3d unsqueeze such an input in place, in eval mode, at p 0
+    # and empty too; on the view below ours would speak of "a view of a leaf Variable"
+    if inplace and input.is_leaf and input.requires_grad and torch.is_grad_enabled():
+        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                           "operation.")
     out = mydropout_channels(input.unsqueeze(0), p, training, inplace, **kwargs)
     return input if inplace else out.squeeze(0)
 

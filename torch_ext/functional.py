@@ -61,14 +61,14 @@ def _checked_seed(seed, offset, generator):
     return _as_int64("seed", seed), offset
 
 
-def _state(input, seed_pair, generator):
+def _state(input, seed_pair, generator, compiling):
+    """The op's state: drawn where seed_pair is None, else made of it. compiling: whether
+    torch.compile traces the call."""
     if seed_pair is None:
-        return torch.ops.torch_ext.philox_state(_vmap_probe(input), generator,
-                                                _draw_to_cpu(input))
+        return _drawn_state(input, generator, compiling)
     # The kernels take a CPU state by value: no copy to the device, also under CUDA-graph
     # capture; and an exported program keeps no device of its own for it. On the CPU whatever
     # the default device (torch.set_default_device).
-    compiling = torch.compiler.is_compiling()
     if compiling and input.device.type != "cpu" and not _exporting():
         return _state_on_device(*seed_pair, input.device)
     # A trace or a mode (FakeTensorMode, make_fx, a default device) makes torch.tensor's result
@@ -80,14 +80,25 @@ def _state(input, seed_pair, generator):
     return torch.frombuffer(bytearray(_INT64_PAIR.pack(*seed_pair)), dtype=torch.int64)
 
 
+def _drawn_state(input, generator, compiling):
+    """philox_state's draw for input. Under torch.compile as it is: Dynamo traces vmap in its
+    own way and cannot trace _vmap_probe, and what it records may be replayed under CUDA graph
+    capture (_draw_to_cpu). Elsewhere for _vmap_probe's stand-in under vmap, and to the CPU
+    where _draw_to_cpu allows. The tests in order of cost, as small calls notice them."""
+    if compiling:
+        return torch.ops.torch_ext.philox_state(input, generator)
+    drawn_for = input if torch._C._functorch.maybe_current_level() is None else \
+        _vmap_probe(input)
+    if input.is_cuda and _draw_to_cpu(input):
+        return torch.ops.torch_ext.philox_state(drawn_for, generator, True)
+    return torch.ops.torch_ext.philox_state(drawn_for, generator)
+
+
 def _vmap_probe(input):
-    """What philox_state draws for: under torch.func.vmap, an empty stand-in for input on its
+    """Under torch.func.vmap, what philox_state draws for: an empty stand-in for input on its
     device, batched at every vmap level, so that each level's randomness flag rules the draw
     as it rules torch's own random ops, batched input or not (philox_state's rule,
-    _registrations.py, runs only at a level that batches an argument); elsewhere input.
-    Dynamo traces vmap in its own way, and this not at all."""
-    if torch.compiler.is_compiling() or torch._C._functorch.maybe_current_level() is None:
-        return input
+    _registrations.py, runs only at a level that batches an argument)."""
     vmaps = [i for i in retrieve_all_functorch_interpreters() if i.key() == TransformType.Vmap]
     probe = torch.empty([i.batch_size() for i in vmaps] + [0], device=input.device)
     for interpreter in vmaps:  # outermost first, as the dimensions are
@@ -97,13 +108,14 @@ def _vmap_probe(input):
 
 def _draw_to_cpu(input):
     """Whether a CUDA call's drawn state may live on the CPU, where the kernels take it by
-    value, which saves a launch and a device tensor a call: in eager, outside CUDA graph
-    capture (whose replays must read it from the device), and where nothing records the call
-    (torch.compile, torch.jit.trace, make_fx and torch.export's proxy modes) to replay it,
-    maybe under capture. Other modes (FlopCounterMode, say) change nothing: a checkpoint's
-    recompute, which may run outside them, must save its state on the same device."""
-    return (input.is_cuda and not torch.compiler.is_compiling() and not torch.jit.is_tracing()
-            and not _recording() and not _capturing(input))
+    value, which saves a launch and a device tensor a call; outside torch.compile, which the
+    caller tests. Not under CUDA graph capture (whose replays must read it from the device),
+    nor where something records the call (torch.jit.trace, make_fx and torch.export's proxy
+    modes) to replay it, maybe under capture. Other modes (FlopCounterMode, say) change
+    nothing: a checkpoint's recompute, which may run outside them, must save its state on the
+    same device."""
+    return (input.is_cuda and not torch.jit.is_tracing() and not _recording()
+            and not _capturing(input))
 
 
 def _recording():
@@ -137,11 +149,11 @@ def _state_on_device(seed, offset, device):
                         for v in (seed, offset)])
 
 
-def _known_empty(input):
+def _known_empty(input, compiling):
     """Whether input has no element, where a trace can tell: not of a size that depends on data
     under torch.compile (x[x > 0]), nor under torch.jit.trace, which makes sizes tensors. The
     op takes empty inputs too."""
-    if torch.compiler.is_compiling():
+    if compiling:
         return guard_or_false(input.numel() == 0)
     n = input.numel()
     return type(n) is int and n == 0
@@ -221,13 +233,14 @@ def prepare(input, p, training, seed, offset, generator, first_index):
     if not isinstance(first_index, torch.SymInt):
         first_index = _check_int("first_index", first_index, 2**63, "2**63")
     seed_pair = _checked_seed(seed, offset, generator)
-    if _known_empty(input):  # as F.dropout: the input itself, and nothing drawn
+    compiling = torch.compiler.is_compiling()
+    if _known_empty(input, compiling):  # as F.dropout: the input itself, and nothing drawn
         return None
     if p == 1 and seed_pair is None:
         # Every element is zeroed whatever the state: as F.dropout, draw nothing (so vmap's
         # default randomness="error" lets it be too).
         seed_pair = (0, 0)
-    return p, _state(input, seed_pair, generator), first_index
+    return p, _state(input, seed_pair, generator, compiling), first_index
 
 
 def mydropout(

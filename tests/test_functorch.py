@@ -111,6 +111,18 @@ def test_nested_vmaps_each_draw_as_their_flag_says(device):
         vmap(vmap(lambda _: torch_ext.mydropout(x, 0.5), randomness="same"))(samples)
 
 
+def test_vmap_of_grad_with_a_shared_input_to_dropout(device):
+    # grad differentiates the weights, not dropout's input: as with F.dropout, vmap draws per
+    # sample. Dropout of what grad differentiates stays refused, with torch's words.
+    w = torch.randn(64, device=device)
+    x = torch.randn(4, 64, device=device)
+    grads = vmap(grad(lambda a: (torch_ext.mydropout(w, 0.5) * a).sum()),
+                 randomness="different")(x)
+    assert len({tuple((row == 0).tolist()) for row in grads}) == 4
+    with pytest.raises(RuntimeError, match="functorch transforms"):
+        vmap(grad(lambda a: torch_ext.mydropout(a, 0.5).sum()), randomness="different")(x)
+
+
 def test_p_one_draws_nothing_so_vmap_lets_it_be(device):
     # Every element is +0 whatever the state: as F.dropout, no draw, and so no vmap error.
     x = torch.randn(3, 8, device=device)

@@ -87,9 +87,10 @@ def _drawn_state(input, generator, compiling):
     where _draw_to_cpu allows. The tests in order of cost, as small calls notice them."""
     if compiling:
         return torch.ops.torch_ext.philox_state(input, generator)
-    drawn_for = input if torch._C._functorch.maybe_current_level() is None else \
-        _vmap_probe(input)
-    if input.is_cuda and _draw_to_cpu(input):
+    drawn_for = input
+    if torch._C._functorch.maybe_current_level() is not None:
+        drawn_for = _vmap_probe(input)
+    if _draw_to_cpu(input):
         return torch.ops.torch_ext.philox_state(drawn_for, generator, True)
     return torch.ops.torch_ext.philox_state(drawn_for, generator)
 
@@ -100,7 +101,8 @@ def _vmap_probe(input):
     as it rules torch's own random ops, batched input or not (philox_state's rule,
     _registrations.py, runs only at a level that batches an argument)."""
     vmaps = [i for i in retrieve_all_functorch_interpreters() if i.key() == TransformType.Vmap]
-    probe = torch.empty([i.batch_size() for i in vmaps] + [0], device=input.device)
+    with torch._C._DisableFuncTorch():  # below every level: a grad level would wrap it
+        probe = torch.empty([i.batch_size() for i in vmaps] + [0], device=input.device)
     for interpreter in vmaps:  # outermost first, as the dimensions are
         probe = torch._C._functorch._add_batch_dim(probe, 0, interpreter.level())
     return probe

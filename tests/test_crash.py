@@ -321,7 +321,8 @@ CASES = [
         RuntimeError, "view of a leaf Variable that requires grad"),
     err("M: in place on a view of a leaf", lambda: M(inplace=True)(leaf()[:, 1]),
         RuntimeError, "view of a leaf Variable"),
-    # as F.dropout1d/3d word it, in eval mode and at p 0 too
+    # as F.dropout1d/3d refuse them and word it (they unsqueeze the input in place), in eval
+    # mode and at p 0 too
     *[err(f"{name}: unbatched, in place on a leaf that requires grad, p {p}, training {training}",
           lambda f=f, shape=shape, p=p, training=training:
               f(torch.ones(shape, requires_grad=True), p, training, inplace=True),
@@ -329,6 +330,14 @@ CASES = [
       for name, f, shape in [("F1", torch_ext.mydropout1d, (3, 4)),
                              ("F3", torch_ext.mydropout3d, (3, 4, 2, 2))]
       for p, training in [(0.5, True), (0.0, True), (0.5, False)]],
+    *[err(f"F1: unbatched, in place on a view of a leaf, p {p}, training {training}",
+          lambda p=p, training=training: torch_ext.mydropout1d(leaf()[1:], p, training, True),
+          RuntimeError, "^a view of a leaf Variable that requires grad")
+      for p, training in [(0.5, True), (0.0, True), (0.5, False)]],
+    err("F1: vmap of unbatched in place on a leaf, eval mode",
+        lambda: torch.func.vmap(lambda a: torch_ext.mydropout1d(a, 0.5, False, True))(
+            torch.ones(2, 3, 4, requires_grad=True)),
+        RuntimeError, "^a leaf Variable that requires grad"),
     err("op_: leaf that requires grad", lambda: OP_(leaf(), 0.5, state(), 0), RuntimeError,
         "leaf Variable that requires grad"),
     err("op_: view of a leaf", lambda: OP_(leaf()[1:], 0.5, state(), 0), RuntimeError,

@@ -57,14 +57,24 @@ def _check_keywords(name, kwargs):
 
 def _unbatched(input, p, training, inplace, kwargs):
     """Channel dropout of input as a batch of one, for (C, *) inputs as F.dropout1d/3d treat
-    them."""
-    # torch's refusal: F.dropout1d/3d unsqueeze such an input in place, in eval mode, at p 0
-    # and empty too; on the view below ours would speak of "a view of a leaf Variable"
-    if inplace and input.is_leaf and input.requires_grad and torch.is_grad_enabled():
-        raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
-                           "operation.")
-    out = mydropout_channels(input.unsqueeze(0), p, training, inplace, **kwargs)
-    return input if inplace else out.squeeze(0)
+    them. In place as they do it: input itself unsqueezed in place, in eval mode and at p 0
+    too, so that autograd's and vmap's checks of an in-place op (a leaf, a view of one) refuse
+    what they refuse, in their words."""
+    if not inplace:
+        return mydropout_channels(input.unsqueeze(0), p, training, False, **kwargs).squeeze(0)
+    if torch.compiler.is_compiling():
+        # Dynamo refuses unsqueeze_ on a graph input: a view, and the leaf's refusal by hand.
+        if input.is_leaf and input.requires_grad and torch.is_grad_enabled():
+            raise RuntimeError("a leaf Variable that requires grad is being used in an "
+                               "in-place operation.")
+        mydropout_channels(input.unsqueeze(0), p, training, True, **kwargs)
+        return input
+    input.unsqueeze_(0)
+    try:
+        mydropout_channels(input, p, training, True, **kwargs)
+    finally:
+        input.squeeze_(0)
+    return input
 
 
 def _warn_unless(dim, name, expected):

@@ -95,17 +95,17 @@ float time_block_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms)
                                                          kNoState);
 }
 
-// Channel dropout's pass over an (N, 64, 4096) tensor, pair-major or channels_last, with
-// cuda/mydropout.cu's kChannelUnroll: whether its element-by-element loads keep up with a copy.
+// Channel dropout's pass over an (N, 64, 4096) tensor, pair-major or channels_last, launched
+// as the product launches it (kThreads, kChannelUnroll: launch_plan.h): whether its
+// element-by-element loads keep up with a copy.
 constexpr uint32_t kChannels = 64, kSpatial = 4096;
-constexpr int kChannelUnroll = 4;
 
 template <typename T>
 float time_channel_pass(const T *x, T *y, uint64_t n, const float *mult, bool channels_last,
                         int sms) {
   return time_kernel<channel_kernel<T, uint32_t, kChannelUnroll>>(
-      (n + kChannelUnroll - 1) / kChannelUnroll, 256, sms, x, y, static_cast<uint32_t>(n), mult,
-      kChannels, kSpatial, channels_last);
+      (n + kChannelUnroll - 1) / kChannelUnroll, kThreads, sms, x, y, static_cast<uint32_t>(n),
+      mult, kChannels, kSpatial, channels_last);
 }
 
 // The unit kernel's grid-stride walk and 16-byte loads and stores with nothing computed: where it
@@ -139,7 +139,7 @@ void run_dtype(const char *name, uint64_t n, int sms) {
                 2.0 * bytes / (ms * 1e6), 100.0 * copy_ms / ms);
   };
   add("cudaMemcpy", copy_ms);
-  const float vector_ms = time_vector_copy(x, y, bytes, 256, sms);
+  const float vector_ms = time_vector_copy(x, y, bytes, kThreads, sms);
   check(cudaMemcpy(first.data(), y, bytes, cudaMemcpyDeviceToHost), "download");
   if (first != host) std::printf("MISMATCH: %s vector copy differs from its input\n", name);
   add("vector copy, no Philox", vector_ms);
@@ -161,7 +161,7 @@ void run_dtype(const char *name, uint64_t n, int sms) {
     variant(label + "2", time_unit_kernel<T, 2>(x, y, n, threads, sms));
     variant(label + "4", time_unit_kernel<T, 4>(x, y, n, threads, sms));
   }
-  variant("per-block fallback", time_block_kernel<T>(x, y, n, 256, sms));
+  variant("per-block fallback", time_block_kernel<T>(x, y, n, kThreads, sms));
 
   std::vector<float> host_mult(n / kSpatial);  // every other pair dropped
   for (size_t i = 0; i < host_mult.size(); ++i) host_mult[i] = i % 2 ? 2.0f : 0.0f;

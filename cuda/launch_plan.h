@@ -10,6 +10,13 @@
 
 namespace mydropout_gpu {
 
+// Threads per block of every kernel of cuda/mydropout.cu, and elements each thread of the
+// channel kernel loads before it computes: 2 to 8 bytes each, so more of them than the unit
+// kernel's units. Here, so that benchmarks/cuda_kernel_speed.cu times the channel pass as the
+// product launches it.
+constexpr unsigned kThreads = 256;
+constexpr int kChannelUnroll = 4;
+
 // Elements [0, head) and [tail, n) take the per-block kernel, the units between them the unit
 // kernel. The head ends at the first element that starts a Philox block and sits on 16-byte
 // boundaries of both x and y; where none of the first unit's elements does (x and y

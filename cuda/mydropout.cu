@@ -13,12 +13,8 @@ namespace {
 
 using namespace mydropout_gpu;
 
-constexpr unsigned kThreads = 256;
 // Units each thread loads before it computes; see benchmarks/cuda_kernel_speed.cu.
 constexpr int kUnroll = 2;
-// Elements each thread of the channel kernel loads before it computes: 2 to 8 bytes each, so
-// more of them than units (not yet measured on a GPU).
-constexpr int kChannelUnroll = 4;
 
 // The grid for `work` threads' worth of kKernel on the current device (grid_blocks). How many
 // blocks of kThreads one SM keeps resident depends only on the kernel and the device, so it is

@@ -49,6 +49,15 @@ def pytest_collection_modifyitems(config, items):
     items[:] = kept
 
 
+def saved_tensors(forward):
+    """forward()'s result, and the tensors it saves for the backward as autograd's pack hook
+    sees them."""
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = forward()
+    return out, saved
+
+
 def seeded_randn(device, dtype, seed=0):
     """randn(*shape) on the device in the dtype, the same values for the same seed: made there
     rather than moved with x.to(), which would copy a sliced, expanded or offset view into a

@@ -8,6 +8,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.checkpoint import checkpoint
 
 import torch_ext
+from conftest import saved_tensors
 from reference import apply_mask, assert_same_bits, keep_mask
 
 
@@ -55,9 +56,8 @@ def test_double_backward_uses_the_same_mask():
 @pytest.mark.parametrize("seeded", [True, False])
 def test_backward_saves_no_tensor_of_the_input_size(device, seeded):
     x = torch.randn(64, 1024, device=device, requires_grad=True)
-    saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
-        y = torch_ext.mydropout(x * 1, 0.5, **({"seed": 1} if seeded else {}))
+    y, saved = saved_tensors(lambda: torch_ext.mydropout(x * 1, 0.5,
+                                                         **({"seed": 1} if seeded else {})))
     y.sum().backward()
     # x * 1 saves nothing either (its gradient is a constant); the dropout saves its state only.
     assert [(t.dtype, t.numel()) for t in saved] == [(torch.int64, 2)]

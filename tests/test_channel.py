@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import torch_ext
-from conftest import DTYPES, off_alignment, requires_cuda, seeded_randn
+from conftest import DTYPES, off_alignment, requires_cuda, saved_tensors, seeded_randn
 from reference import apply_mask, assert_same_bits, keep_mask
 
 
@@ -119,9 +119,7 @@ def test_dropped_channels_are_exact_zero_whatever_x():
 def test_backward_applies_the_forward_mask_and_saves_only_the_state(device, dtype):
     x = torch.randn(4, 6, 5, 3).to(device=device, dtype=dtype).requires_grad_()
     grad = torch.randn(x.shape).to(device=device, dtype=dtype)
-    saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
-        y = torch_ext.mydropout_channels(x, 0.4, seed=8, offset=2)
+    y, saved = saved_tensors(lambda: torch_ext.mydropout_channels(x, 0.4, seed=8, offset=2))
     (gx,) = torch.autograd.grad(y, x, grad.contiguous(memory_format=torch.channels_last))
     assert_same_bits(gx, apply_mask(grad, channel_keep(x, 0.4, 8, 2), 0.4))
     assert [(t.dtype, t.numel()) for t in saved] == [(torch.int64, 2)]

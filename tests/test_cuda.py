@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import torch_ext
-from conftest import DTYPES, make_cuda, requires_cuda, requires_nvcc
+from conftest import DTYPES, make_cuda, requires_cuda, requires_nvcc, saved_tensors
 from reference import assert_same_bits, draws
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -116,16 +116,7 @@ def test_cuda_state_is_the_generators_seed_and_offset_with_bit_63(on_cpu):
 
 def saved_state_devices(fn):
     """The devices of the int64 tensors that fn's autograd graph saves: the state."""
-    devices = []
-
-    def pack(t):
-        if t.dtype == torch.int64:
-            devices.append(t.device.type)
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return devices
+    return [t.device.type for t in saved_tensors(fn)[1] if t.dtype == torch.int64]
 
 
 @pytest.mark.parametrize("channels", [False, True])

@@ -4,7 +4,6 @@
 #include <c10/cuda/CUDAStream.h>
 #include <ATen/cuda/CUDAGeneratorImpl.h>
 #include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAGraphsC10Utils.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
@@ -49,11 +48,6 @@ at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generato
   const c10::Device gen_device = gen->device();
   TORCH_CHECK(!gen_device.has_index() || gen_device == input.device(), "mydropout: the generator "
               "is on ", gen_device, " but the input on ", input.device());
-  // Before the draw, which would take an offset from the graph being captured.
-  TORCH_CHECK(!on_cpu || c10::cuda::currentStreamCaptureStatusMayInitCtx() ==
-                             c10::cuda::CaptureStatus::None,
-              "mydropout: philox_state(on_cpu=True) is refused under CUDA graph capture: every "
-              "replay would take the captured values, and so one mask");
   at::PhiloxCudaState philox;
   {
     std::lock_guard<std::mutex> lock(gen->mutex_);
@@ -61,7 +55,11 @@ at::Tensor philox_state_cuda(const at::Tensor &input, std::optional<at::Generato
     // that torch's other kernels expect.
     philox = gen->philox_cuda_state(4);
   }
-  if (on_cpu) {  // not captured: the values are the state
+  if (on_cpu) {
+    // philox_cuda_state has asked the stream already. A refused call leaves a gap of 4 in the
+    // graph's offsets, which only need to differ.
+    TORCH_CHECK(!philox.captured_, "mydropout: philox_state(on_cpu=True) is refused under CUDA "
+                "graph capture: every replay would take the captured values, and so one mask");
     return make_state(philox.seed_.val, philox.offset_.val | MYDROPOUT_CUDA_OWN_OFFSETS,
                       input.options().device(at::kCPU));
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA kernels' machine code read without a GPU: for each kernel of cuda/mydropout.cu
-# built for one architecture, its instructions (NOPs left out), registers, stack frame, and
-# the global loads and stores by width. A count, not a timing: what a change adds to or takes
+# built for one architecture, its instructions (NOPs left out), the IMADs among them (the
+# integer multiply pipe, which Philox's 32x32-bit products load most), registers, stack frame,
+# and the global loads and stores by width. A count, not a timing: what a change adds to or takes
 # from the arithmetic that has to hide under the memory traffic.
 #
 #   bash tools/sass_stats.sh [sm_90]
@@ -26,17 +27,18 @@ awk -F"'" '/Compiling entry function/ {name = $2}
 cuobjdump -sass "$tmp/k.o" | awk '
   /Function :/ {name = $3; names[name] = 1}
   /\/\*[0-9a-f][0-9a-f][0-9a-f][0-9a-f]\*\// && !/ NOP/ {count[name]++}
+  /\/\*[0-9a-f][0-9a-f][0-9a-f][0-9a-f]\*\/ +(@!?U?P[0-9T] +)?IMAD/ {imad[name]++}
   match($0, /(LDG|STG|LDL|STL)(\.[A-Z0-9]+)*/) {
     mem[name] = mem[name] " " substr($0, RSTART, RLENGTH)}
-  END {for (n in names) print n, count[n], mem[n]}' | sort >"$tmp/sass.txt"
+  END {for (n in names) print n, count[n], imad[n] + 0, mem[n]}' | sort >"$tmp/sass.txt"
 
-printf '%-6s %5s %6s  %-58s %s\n' instr regs stack kernel "global loads and stores"
-join "$tmp/sass.txt" "$tmp/res.txt" | while read -r name count rest; do
+printf '%-6s %5s %5s %6s  %-58s %s\n' instr imad regs stack kernel "global loads and stores"
+join "$tmp/sass.txt" "$tmp/res.txt" | while read -r name count imad rest; do
   set -- $rest
   stack=${!#}
   regs=${*: -2:1}
   mem=$(printf '%s\n' "${@:1:$#-2}" | sort | uniq -c | awk '{printf "%s %sx ", $2, $1}')
   kernel=$(c++filt "$name" |
     sed -E 's/\(anonymous namespace\):: *//; s/mydropout_gpu:://g; s/\(.*//')
-  printf '%-6s %5s %6s  %-58s %s\n' "$count" "$regs" "$stack" "${kernel:0:58}" "$mem"
+  printf '%-6s %5s %5s %6s  %-58s %s\n' "$count" "$imad" "$regs" "$stack" "${kernel:0:58}" "$mem"
 done

@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 
 #include <stdint.h>
+#include <string.h>
 
 #include "mydropout.h"
 #include "philox.h"
@@ -42,7 +43,22 @@ template <> struct Scaled<__nv_bfloat16> {
   static __host__ __device__ float widen(__nv_bfloat16 x) { return __bfloat162float(x); }
   static __host__ __device__ __nv_bfloat16 narrow(float v) { return __float2bfloat16_rn(v); }
   using Pair = __nv_bfloat162;
-  static __host__ __device__ float2 widen2(__nv_bfloat162 x) { return __bfloat1622float2(x); }
+  // A bfloat16 is the high half of a float32, put in place by bit operations: sm_90's
+  // __bfloat1622float2 and a shift by 16 take IMADs, on the pipe that Philox's multiplies fill.
+  static __host__ __device__ float2 widen2(__nv_bfloat162 x) {
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+#ifdef __CUDA_ARCH__
+    const uint32_t lo = __byte_perm(bits, 0, 0x1044);  // bits << 16, as a PRMT
+#else
+    const uint32_t lo = bits << 16;
+#endif
+    const uint32_t hi = bits & 0xffff0000u;
+    float2 f;
+    memcpy(&f.x, &lo, sizeof lo);
+    memcpy(&f.y, &hi, sizeof hi);
+    return f;
+  }
   static __host__ __device__ __nv_bfloat162 narrow2(float2 v) { return __float22bfloat162_rn(v); }
 };
 

@@ -90,9 +90,7 @@ def _drawn_state(input, generator, compiling):
     drawn_for = input
     if torch._C._functorch.maybe_current_level() is not None:
         drawn_for = _vmap_probe(input)
-    if _draw_to_cpu(input):
-        return torch.ops.torch_ext.philox_state(drawn_for, generator, True)
-    return torch.ops.torch_ext.philox_state(drawn_for, generator)
+    return torch.ops.torch_ext.philox_state(drawn_for, generator, _draw_to_cpu(input))
 
 
 def _vmap_probe(input):

@@ -88,13 +88,13 @@ def report(label, wall, ops, rows):
 @contextlib.contextmanager
 def state_drawn_on_gpu(on):
     """Where on, eager calls draw their state as under capture: on the GPU, by a kernel."""
-    draw_to_cpu = torch_ext.functional._draw_to_cpu
+    draw_to_cpu = torch_ext.state._draw_to_cpu
     if on:
-        torch_ext.functional._draw_to_cpu = lambda input: False
+        torch_ext.state._draw_to_cpu = lambda input: False
     try:
         yield
     finally:
-        torch_ext.functional._draw_to_cpu = draw_to_cpu
+        torch_ext.state._draw_to_cpu = draw_to_cpu
 
 
 def main(argv=None):
@@ -107,7 +107,7 @@ def main(argv=None):
     # that its cost lands on no statement.
     profiled(lambda: buf.x.clone(), args.device, 3)
     # On a GPU, ours also with the drawn state on the GPU, as eager drew it before
-    # on_cpu (torch_ext/functional.py): the launch and device tensor that saves, side by side.
+    # on_cpu (torch_ext/state.py): the launch and device tensor that saves, side by side.
     impls = [("mydropout", False), ("nn.Dropout", False)]
     if args.device == "cuda":
         impls.insert(1, ("mydropout", True))

@@ -151,7 +151,7 @@ def fake_cuda_input(monkeypatch):
     """A CUDA input where there is no GPU (a fake tensor), no CUDA graph being captured."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    monkeypatch.setattr(torch_ext.functional, "_capturing", lambda input: False)
+    monkeypatch.setattr(torch_ext.state, "_capturing", lambda input: False)
     with FakeTensorMode(allow_non_fake_inputs=True):
         return torch.empty(8, device="cuda")
 
@@ -179,10 +179,10 @@ def test_a_mode_that_records_nothing_keeps_the_drawn_cuda_state_on_the_cpu(fake_
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             return func(*args, **(kwargs or {}))
 
-    assert torch_ext.functional._draw_to_cpu(fake_cuda_input)
+    assert torch_ext.state._draw_to_cpu(fake_cuda_input)
     with Watch():
-        assert torch_ext.functional._draw_to_cpu(fake_cuda_input)
-    assert not torch_ext.functional._draw_to_cpu(torch.empty(8))
+        assert torch_ext.state._draw_to_cpu(fake_cuda_input)
+    assert not torch_ext.state._draw_to_cpu(torch.empty(8))
 
 
 def test_seeded_calls_under_fake_tensors_and_make_fx():

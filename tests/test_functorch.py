@@ -1,10 +1,11 @@
 """torch.func: vmap draws as torch's random ops do under its randomness flag; grad, jvp and
-forward-mode AD are refused with torch's error (README, "Using it in real models")."""
+forward-mode AD differentiate the functionals and modules, and the raw ops' C++ autograd refuses
+them with torch's error (README, "Using it in real models")."""
 
 import pytest
 import torch
 from torch.autograd import forward_ad
-from torch.func import grad, jvp, vmap
+from torch.func import functional_call, grad, hessian, jacfwd, jacrev, jvp, vmap
 
 import torch_ext
 from reference import assert_same_bits
@@ -113,14 +114,71 @@ def test_nested_vmaps_each_draw_as_their_flag_says(device):
 
 def test_vmap_of_grad_with_a_shared_input_to_dropout(device):
     # grad differentiates the weights, not dropout's input: as with F.dropout, vmap draws per
-    # sample. Dropout of what grad differentiates stays refused, with torch's words.
+    # sample.
     w = torch.randn(64, device=device)
     x = torch.randn(4, 64, device=device)
     grads = vmap(grad(lambda a: (torch_ext.mydropout(w, 0.5) * a).sum()),
                  randomness="different")(x)
     assert len({tuple((row == 0).tolist()) for row in grads}) == 4
-    with pytest.raises(RuntimeError, match="functorch transforms"):
-        vmap(grad(lambda a: torch_ext.mydropout(a, 0.5).sum()), randomness="different")(x)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_per_sample_gradients_of_dropout_take_each_sample_its_mask(device, inplace):
+    x = torch.rand(4, 64, device=device) + 1  # no zeros: an output is 0 where it is dropped
+
+    def loss(a):
+        b = a * 1  # in place on what grad differentiates, not on its input
+        return torch_ext.mydropout(b, 0.5, inplace=inplace).sum()
+
+    torch.manual_seed(5)
+    grads = vmap(grad(loss), randomness="different")(x)
+    torch.manual_seed(5)
+    states = [torch.ops.torch_ext.philox_state(x) for _ in range(4)]
+    assert_same_bits(grads, (per_sample(x, states) != 0).to(x.dtype) * 2)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("functional", [torch_ext.mydropout, torch_ext.mydropout_channels,
+                                        torch_ext.mydropout1d])
+def test_grad_and_jvp_are_the_mask_scaled(device, functional, inplace):
+    x = torch.rand(2, 3, 8, device=device, dtype=torch.float64) + 1
+    out = functional(x, 0.3, seed=11)
+    mask = (out != 0).to(x.dtype) / 0.7
+    # in place on a product, not on what the transforms differentiate
+    drop = lambda a: functional(a * 1, 0.3, inplace=inplace, seed=11)  # noqa: E731
+    assert_same_bits(grad(lambda a: drop(a).sum())(x), mask)
+    primal, tangent = jvp(drop, (x,), (torch.ones_like(x),))
+    assert_same_bits(primal, out)
+    assert_same_bits(tangent, mask)
+    n = x.numel()
+    assert_same_bits(jacrev(drop)(x).view(n, n), torch.diag(mask.view(-1)))
+    assert_same_bits(jacfwd(drop)(x).view(n, n), torch.diag(mask.view(-1)))
+    hess = hessian(lambda a: (drop(a) ** 2).sum())(x).view(n, n)
+    assert_same_bits(hess, torch.diag(2 * mask.view(-1) ** 2))
+    with forward_ad.dual_level():
+        dual = drop(forward_ad.make_dual(x, torch.ones_like(x)))
+        assert_same_bits(forward_ad.unpack_dual(dual).primal, out)
+        assert_same_bits(forward_ad.unpack_dual(dual).tangent, mask)
+
+
+def test_grad_through_a_model_draws_from_the_generator(device):
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch_ext.MyDropout(0.5)).to(device)
+    params = dict(model.named_parameters())
+    x = torch.rand(4, 8, device=device)
+    torch.manual_seed(6)
+    grads = grad(lambda p: functional_call(model, p, (x,)).sum())(params)
+    torch.manual_seed(6)
+    params = {name: p.detach().requires_grad_() for name, p in params.items()}
+    functional_call(model, params, (x,)).sum().backward()
+    for name, p in params.items():
+        # close, not bit for bit: the two routes may take different matrix kernels on a GPU;
+        # another mask would change whole rows of the weight's gradient
+        torch.testing.assert_close(grads[name], p.grad)
+
+
+def test_grad_of_in_place_dropout_of_a_leaf_is_torchs_error():
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        grad(lambda a: torch_ext.mydropout(a, 0.5, seed=1, inplace=True).sum())(torch.randn(8))
 
 
 def test_p_one_draws_nothing_so_vmap_lets_it_be(device):
@@ -162,11 +220,13 @@ def test_vmap_under_autograd(device):
     assert_same_bits(x.grad, (y != 0).to(x.dtype) * 2)
 
 
-def test_grad_jvp_and_forward_mode_are_refused_clearly():
+def test_the_raw_ops_refuse_grad_jvp_and_forward_mode_clearly():
     x = torch.randn(8)
+    state = torch.ops.torch_ext.philox_state(x)
+    drop = lambda a: torch.ops.torch_ext.mydropout(a, 0.5, state)  # noqa: E731
     with pytest.raises(RuntimeError, match="functorch transforms"):
-        grad(lambda a: torch_ext.mydropout(a, 0.5, seed=1).sum())(x)
+        grad(lambda a: drop(a).sum())(x)
     with pytest.raises(RuntimeError, match="functorch transforms"):
-        jvp(lambda a: torch_ext.mydropout(a, 0.5, seed=1), (x,), (torch.ones(8),))
+        jvp(drop, (x,), (torch.ones(8),))
     with forward_ad.dual_level(), pytest.raises(RuntimeError, match="jvp is not implemented"):
-        torch_ext.mydropout(forward_ad.make_dual(x, torch.ones(8)), 0.5, seed=1)
+        drop(forward_ad.make_dual(x, torch.ones(8)))

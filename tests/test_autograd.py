@@ -39,8 +39,10 @@ def test_gradcheck_and_gradgradcheck(device, p):
     def f(t):
         return torch_ext.mydropout(t, p, seed=12, offset=3)
 
-    assert torch.autograd.gradcheck(f, (x,))
-    assert torch.autograd.gradgradcheck(f, (x,))
+    # forward mode and batched too: torch_ext/transforms.py
+    assert torch.autograd.gradcheck(f, (x,), check_forward_ad=True, check_batched_grad=True,
+                                    check_batched_forward_grad=True)
+    assert torch.autograd.gradgradcheck(f, (x,), check_fwd_over_rev=True)
 
 
 def test_double_backward_uses_the_same_mask():

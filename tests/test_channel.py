@@ -131,8 +131,10 @@ def test_gradcheck_and_gradgradcheck(device):
     def f(t):
         return torch_ext.mydropout_channels(t, 0.5, seed=1, offset=4)
 
-    assert torch.autograd.gradcheck(f, (x,))
-    assert torch.autograd.gradgradcheck(f, (x,))
+    # forward mode and batched too: torch_ext/transforms.py
+    assert torch.autograd.gradcheck(f, (x,), check_forward_ad=True, check_batched_grad=True,
+                                    check_batched_forward_grad=True)
+    assert torch.autograd.gradgradcheck(f, (x,), check_fwd_over_rev=True)
 
 
 def test_default_generator_follows_manual_seed():

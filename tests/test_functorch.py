@@ -5,7 +5,7 @@ them with torch's error (README, "Using it in real models")."""
 import pytest
 import torch
 from torch.autograd import forward_ad
-from torch.func import functional_call, grad, hessian, jacfwd, jacrev, jvp, vmap
+from torch.func import functional_call, functionalize, grad, hessian, jacfwd, jacrev, jvp, vmap
 
 import torch_ext
 from reference import assert_same_bits
@@ -218,6 +218,16 @@ def test_vmap_under_autograd(device):
     y = vmap(lambda a: torch_ext.mydropout(a, 0.5), randomness="different")(x)
     y.backward(torch.ones_like(y))
     assert_same_bits(x.grad, (y != 0).to(x.dtype) * 2)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("functional, shape", [(torch_ext.mydropout, (2, 3, 4)),
+                                               (torch_ext.mydropout_channels, (2, 3, 4)),
+                                               (torch_ext.mydropout1d, (3, 4))])
+def test_functionalize_gives_the_eager_result(device, functional, shape, inplace):
+    x = torch.randn(shape, device=device)
+    out = functionalize(lambda a: functional(a.clone(), 0.5, inplace=inplace, seed=8))(x)
+    assert_same_bits(out, functional(x, 0.5, seed=8))
 
 
 def test_the_raw_ops_refuse_grad_jvp_and_forward_mode_clearly():

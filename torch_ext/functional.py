@@ -8,7 +8,7 @@ from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 from . import state
 from .fx import function_node
-from .transforms import differentiable, differentiating
+from .transforms import eager_route
 
 _U64 = 2**64
 _MYDROPOUT, _MYDROPOUT_ = torch.ops.torch_ext.mydropout, torch.ops.torch_ext.mydropout_
@@ -103,12 +103,11 @@ def run(op, op_, input, args, inplace):
     graph input for one hidden from autograd (it is made inside the autograd Function), which
     leaves the input's gradient without the mask; and torch 2.14.1's Inductor misreads the
     input of a custom in-place op that mutates a product by one (x * 1.0) of a view. copy_ is a
-    write both follow. Under torch.func's differentiating transforms too (transforms.py), whose
-    autograd.Function is out of place."""
+    write both follow. In eager, the transforms active may change either (transforms.py)."""
     if torch.compiler.is_compiling():
         op_ = None
-    elif differentiating():
-        op, op_ = differentiable(op), None
+    else:
+        op, op_ = eager_route(op, op_)
     if not inplace:
         return op(input, *args)
     if op_ is not None:

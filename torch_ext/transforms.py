@@ -1,31 +1,37 @@
-"""Dropout under torch.func's grad, vjp, jvp (and jacrev, jacfwd, hessian) and forward-mode AD.
+"""Dropout under torch.func's grad, vjp, jvp (and jacrev, jacfwd, hessian), forward-mode AD
+and functionalize.
 
 The ops' autograd is a C++ torch::autograd::Function (torch_ext/csrc/autograd.cpp), which those
-transforms refuse, and which has no forward derivative. So where one of them may differentiate
-the call, the functionals run the op through Differentiated, a Python autograd.Function that
-they accept; elsewhere the op goes straight to C++, which saves a small call the Function's cost.
+differentiating transforms refuse, and which has no forward derivative. So where one of them may
+differentiate the call, the functionals run the op through Differentiated, a Python
+autograd.Function that they accept; elsewhere the op goes straight to C++, which saves a small
+call the Function's cost.
 """
 
 import torch
 import torch.autograd.forward_ad as forward_ad
-from torch._C._functorch import TransformType
+from torch._C._functorch import TransformType, maybe_current_level
 from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
 
 _DIFFERENTIATING = (TransformType.Grad, TransformType.Jvp)
 
 
-def differentiating():
-    """Whether torch.func's grad or jvp transform is active, or a dual level of forward-mode
-    AD. vmap and functionalize alone take the op as it is (vmap by its rules in
-    torch_ext/_registrations.py); functionalize has no rule for an autograd.Function. For eager
-    calls: Dynamo cannot trace these tests, and under torch.compile AOTAutograd takes the C++
-    autograd."""
+def eager_route(op, op_):
+    """The out-of-place op and the in-place op_ (None: op and copy_) for an eager call under
+    the transforms active: Differentiated's op under torch.func's grad or jvp, or a dual level
+    of forward-mode AD; op and copy_ under functionalize, which refuses a custom op that writes
+    its input; as they are under vmap (by its rules, torch_ext/_registrations.py) and outside
+    any transform. For eager calls: Dynamo cannot trace these tests, and under torch.compile
+    AOTAutograd takes the C++ autograd."""
     # forward_ad's own record of its level, which dual_level() keeps
     if forward_ad._current_level >= 0:
-        return True
-    if torch._C._functorch.maybe_current_level() is None:
-        return False
-    return any(i.key() in _DIFFERENTIATING for i in retrieve_all_functorch_interpreters())
+        return differentiable(op), None
+    if maybe_current_level() is None:
+        return op, op_
+    keys = {i.key() for i in retrieve_all_functorch_interpreters()}
+    if not keys.isdisjoint(_DIFFERENTIATING):
+        return differentiable(op), None
+    return op, None if TransformType.Functionalize in keys else op_
 
 
 def differentiable(op):

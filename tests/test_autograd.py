@@ -32,9 +32,12 @@ def test_gradient_is_mask_times_scale(device):
     assert torch.equal(x.grad, keep.float() * torch.tensor(1 / 0.75, dtype=torch.float32))
 
 
+@pytest.mark.parametrize("transposed", [False, True])
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
-def test_gradcheck_and_gradgradcheck(device, p):
-    x = torch.randn(4, 7, dtype=torch.float64, device=device, requires_grad=True)
+def test_gradcheck_and_gradgradcheck(device, p, transposed):
+    x = torch.randn(4, 7, dtype=torch.float64, device=device)
+    # transposed: the backward lays the gradient out as the output, also when vmap batches it
+    x = (x.t() if transposed else x).requires_grad_()
 
     def f(t):
         return torch_ext.mydropout(t, p, seed=12, offset=3)

@@ -89,8 +89,9 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<Op>> {
       const std::vector<c10::SymInt> stride = ctx->saved_data["stride"].toSymIntVector();
       if (grad.sym_strides() != c10::SymIntArrayRef(stride)) {
         // The mask follows memory order: lay the gradient out as the forward's output was, so
-        // each element meets its own mask bit.
-        grad = at::empty_strided_symint(grad.sym_sizes(), stride, grad.options()).copy_(grad);
+        // each element meets its own mask bit. new_empty_strided, which vmap batches as it
+        // batches grad (a batched backward: torch.autograd.functional.jacobian's vectorize).
+        grad = grad.new_empty_strided_symint(grad.sym_sizes(), stride).copy_(grad);
       }
     }
     return {call<Op>(grad, ctx->saved_data["p"].toDouble(), state,

@@ -5,7 +5,8 @@ them with torch's error (README, "Using it in real models")."""
 import pytest
 import torch
 from torch.autograd import forward_ad
-from torch.func import functional_call, functionalize, grad, hessian, jacfwd, jacrev, jvp, vmap
+from torch.func import (functional_call, functionalize, grad, hessian, jacfwd, jacrev, jvp, vjp,
+                        vmap)
 
 import torch_ext
 from reference import assert_same_bits
@@ -159,6 +160,38 @@ def test_grad_and_jvp_are_the_mask_scaled(device, functional, inplace):
         dual = drop(forward_ad.make_dual(x, torch.ones_like(x)))
         assert_same_bits(forward_ad.unpack_dual(dual).primal, out)
         assert_same_bits(forward_ad.unpack_dual(dual).tangent, mask)
+
+
+@pytest.mark.parametrize("layout", ["channels_last", "transposed", "sliced"])
+def test_grad_meets_the_mask_of_the_inputs_layout(device, layout):
+    # The elementwise mask follows memory order, and grad's ones come in a layout of their own.
+    x = torch.rand(2, 3, 4, 6, device=device, dtype=torch.float64) + 1
+    x = {"channels_last": x.contiguous(memory_format=torch.channels_last),
+         "transposed": x.transpose(1, 3), "sliced": x[..., ::2]}[layout]
+    mask = (torch_ext.mydropout(x, 0.5, seed=3) != 0).to(x.dtype) * 2
+    assert_same_bits(grad(lambda a: torch_ext.mydropout(a, 0.5, seed=3).sum())(x), mask)
+    _, pullback = vjp(lambda a: torch_ext.mydropout(a, 0.5, seed=3), x)
+    assert_same_bits(pullback(torch.ones_like(mask))[0], mask)
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_16_bit_products_are_rounded_once_as_in_eager(device, dtype, inplace):
+    x = torch.randn(4096, device=device, dtype=torch.float64).mul(100).to(dtype)
+    # assert_same_bits lets a kept NaN's payload differ: here it is torch's (README)
+    x[::7], x[::11], x[::13] = float("nan"), float("inf"), -0.0
+    drop = lambda a: torch_ext.mydropout(a * 1, 0.3, inplace=inplace, seed=5)  # noqa: E731
+    primal, tangent = jvp(drop, (x,), (torch.ones_like(x),))
+    assert_same_bits(primal, torch_ext.mydropout(x, 0.3, seed=5))
+    assert_same_bits(tangent, torch_ext.mydropout(torch.ones_like(x), 0.3, seed=5))
+
+
+def test_grad_and_functionalize_together(device):
+    x = torch.rand(16, device=device) + 1
+    mask = (torch_ext.mydropout(x, 0.5, seed=1) != 0).to(x.dtype) * 2
+    loss = lambda a: torch_ext.mydropout(a * 1, 0.5, inplace=True, seed=1).sum()  # noqa: E731
+    assert_same_bits(grad(functionalize(loss))(x), mask)
+    assert_same_bits(functionalize(grad(loss))(x), mask)
 
 
 def test_grad_through_a_model_draws_from_the_generator(device):

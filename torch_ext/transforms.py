@@ -2,10 +2,10 @@
 and functionalize.
 
 The ops' autograd is a C++ torch::autograd::Function (torch_ext/csrc/autograd.cpp), which those
-differentiating transforms refuse, and which has no forward derivative. So where one of them may
-differentiate the call, the functionals run the op through Differentiated, a Python
-autograd.Function that they accept; elsewhere the op goes straight to C++, which saves a small
-call the Function's cost.
+differentiating transforms refuse, and which has no forward derivative; nor has functionalize a
+rule for a Python autograd.Function. So where one of them may differentiate the call, the
+functionals compute the op's result from torch's own ops, which all transforms know (below);
+elsewhere the op goes straight to C++, as cheap as a small call can be.
 """
 
 import torch
@@ -18,49 +18,48 @@ _DIFFERENTIATING = (TransformType.Grad, TransformType.Jvp)
 
 def eager_route(op, op_):
     """The out-of-place op and the in-place op_ (None: op and copy_) for an eager call under
-    the transforms active: Differentiated's op under torch.func's grad or jvp, or a dual level
-    of forward-mode AD; op and copy_ under functionalize, which refuses a custom op that writes
-    its input; as they are under vmap (by its rules, torch_ext/_registrations.py) and outside
-    any transform. For eager calls: Dynamo cannot trace these tests, and under torch.compile
-    AOTAutograd takes the C++ autograd."""
+    the transforms active: differentiable(op) and differentiable_(op) under torch.func's grad
+    or jvp, or a dual level of forward-mode AD; op and copy_ under functionalize, which refuses
+    a custom op that writes its input; as they are under vmap (by its rules,
+    torch_ext/_registrations.py) and outside any transform. For eager calls: Dynamo cannot
+    trace these tests, and under torch.compile AOTAutograd takes the C++ autograd."""
     # forward_ad's own record of its level, which dual_level() keeps
     if forward_ad._current_level >= 0:
-        return differentiable(op), None
+        return differentiable(op), differentiable_(op)
     if maybe_current_level() is None:
         return op, op_
     keys = {i.key() for i in retrieve_all_functorch_interpreters()}
     if not keys.isdisjoint(_DIFFERENTIATING):
-        return differentiable(op), None
+        return differentiable(op), differentiable_(op)
     return op, None if TransformType.Functionalize in keys else op_
 
 
+def _multipliers(op, input, p, state, first_index):
+    """op of ones: the scale where kept, +0 where dropped; in input's layout, so that each
+    element meets its own mask index, and in float32 for a 16-bit input, whose product the
+    contract rounds once."""
+    dtype = input.dtype if input.dtype in (torch.float32, torch.float64) else torch.float32
+    return op(torch.ones_like(input, dtype=dtype), p, state, first_index)
+
+
 def differentiable(op):
-    """op as Differentiated runs it, with op's arguments."""
-    return lambda input, *args: Differentiated.apply(input, op, *args)
+    """op(input, p, state, first_index) made of ops that every transform differentiates: the
+    product by the multipliers, +0 where dropped (NaN and inf too). The multipliers are kept
+    for the backward, one per element, as F.dropout keeps its mask."""
+
+    def dropped(input, *args):
+        mult = _multipliers(op, input, *args)
+        return (input.to(mult.dtype) * mult).masked_fill(mult == 0, 0).to(input.dtype)
+
+    return dropped
 
 
-class Differentiated(torch.autograd.Function):
-    """op(input, p, state, first_index), for op mydropout or mydropout_channels. The gradient
-    and the tangent are the op of them with the same state, as in the C++ backward: the mask
-    again, scaled. vmap over it runs these methods under vmap, and the op's own rule there."""
+def differentiable_(op):
+    """The same in place: with mul_ and masked_fill_, which functionalize and grad together
+    take (copy_ they do not: torch has no derivative for the copy that functionalize makes)."""
 
-    generate_vmap_rule = True
+    def dropped_(input, *args):
+        mult = _multipliers(op, input, *args)
+        input.mul_(mult).masked_fill_(mult == 0, 0)
 
-    @staticmethod
-    def forward(input, op, p, state, first_index):
-        return op(input, p, state, first_index)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        _, ctx.op, ctx.p, state, ctx.first_index = inputs
-        ctx.save_for_backward(state)
-        ctx.save_for_forward(state)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return Differentiated.apply(grad, ctx.op, ctx.p, *ctx.saved_tensors,
-                                    ctx.first_index), None, None, None, None
-
-    @staticmethod
-    def jvp(ctx, tangent, *_):
-        return Differentiated.apply(tangent, ctx.op, ctx.p, *ctx.saved_tensors, ctx.first_index)
+    return dropped_

@@ -113,6 +113,15 @@ def test_nested_vmaps_each_draw_as_their_flag_says(device):
         vmap(vmap(lambda _: torch_ext.mydropout(x, 0.5), randomness="same"))(samples)
 
 
+def test_vmap_keeps_each_samples_layout_so_a_next_call_meets_the_same_mask(device):
+    x = (torch.rand(2, 4, 3, device=device, dtype=torch.float64) + 1).transpose(1, 2)
+    chain = lambda a: torch_ext.mydropout(  # noqa: E731
+        torch_ext.mydropout(a, 0.5, seed=1), 0.5, seed=2)
+    out = torch.stack([chain(sample) for sample in x])
+    assert_same_bits(vmap(chain)(x), out)
+    assert_same_bits(vmap(grad(lambda a: chain(a).sum()))(x), (out != 0).to(x.dtype) * 4)
+
+
 def test_vmap_of_grad_with_a_shared_input_to_dropout(device):
     # grad differentiates the weights, not dropout's input: as with F.dropout, vmap draws per
     # sample.

@@ -122,9 +122,20 @@ def _per_sample_vmap(name):
         if not outs:  # a batch of none, which torch.stack refuses
             sample = input.shape if in_dims[0] is None else input.movedim(in_dims[0], 0).shape[1:]
             return input.new_empty((0, *sample)), 0
-        return torch.stack(outs), 0
+        return _stacked(outs), 0
 
     torch.library.register_vmap(f"torch_ext::{name}", rule)
+
+
+def _stacked(outs):
+    """outs along a new first dimension, each in the layout the op gave it, which torch.stack
+    does not keep (of a transposed sample, say): the mask of a next call on a sample follows
+    that memory order."""
+    first = outs[0]
+    out = first.new_empty_strided((len(outs), *first.shape), (first.numel(), *first.stride()))
+    for b, o in enumerate(outs):  # select, not unbind's views, which autograd forbids writing
+        out.select(0, b).copy_(o)
+    return out
 
 
 def _per_sample_inplace_vmap(name):

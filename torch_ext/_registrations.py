@@ -119,7 +119,7 @@ def _per_sample_vmap(name):
 
     def rule(info, in_dims, input, p, state, first_index=0):
         outs = [op(x, p, s, first_index) for x, s in _samples(info, in_dims, input, state)]
-        if not outs:  # a batch of none, which torch.stack refuses
+        if not outs:  # a batch of none: no sample to take a layout from
             sample = input.shape if in_dims[0] is None else input.movedim(in_dims[0], 0).shape[1:]
             return input.new_empty((0, *sample)), 0
         return _stacked(outs), 0

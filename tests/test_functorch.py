@@ -171,12 +171,20 @@ def test_grad_and_jvp_are_the_mask_scaled(device, functional, inplace):
         assert_same_bits(forward_ad.unpack_dual(dual).tangent, mask)
 
 
-@pytest.mark.parametrize("layout", ["channels_last", "transposed", "sliced"])
+LAYOUTS = ["channels_last", "transposed", "sliced"]
+
+
+def laid_out(layout, device):
+    """A float64 input of no zeros (an output is 0 where dropped), in one of LAYOUTS."""
+    x = torch.rand(2, 3, 4, 6, device=device, dtype=torch.float64) + 1
+    return {"channels_last": x.contiguous(memory_format=torch.channels_last),
+            "transposed": x.transpose(1, 3), "sliced": x[..., ::2].transpose(1, 3)}[layout]
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_grad_meets_the_mask_of_the_inputs_layout(device, layout):
     # The elementwise mask follows memory order, and grad's ones come in a layout of their own.
-    x = torch.rand(2, 3, 4, 6, device=device, dtype=torch.float64) + 1
-    x = {"channels_last": x.contiguous(memory_format=torch.channels_last),
-         "transposed": x.transpose(1, 3), "sliced": x[..., ::2]}[layout]
+    x = laid_out(layout, device)
     mask = (torch_ext.mydropout(x, 0.5, seed=3) != 0).to(x.dtype) * 2
     assert_same_bits(grad(lambda a: torch_ext.mydropout(a, 0.5, seed=3).sum())(x), mask)
     _, pullback = vjp(lambda a: torch_ext.mydropout(a, 0.5, seed=3), x)
@@ -219,11 +227,9 @@ def same_layout(a, b):
     return all(sa == sb for n, sa, sb in zip(a.shape, a.stride(), b.stride()) if n > 1)
 
 
-@pytest.mark.parametrize("layout", ["channels_last", "transposed", "sliced"])
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_outputs_keep_the_layout_so_a_next_call_meets_the_same_mask(device, layout):
-    x = torch.rand(2, 3, 4, 6, device=device, dtype=torch.float64) + 1
-    x = {"channels_last": x.contiguous(memory_format=torch.channels_last),
-         "transposed": x.transpose(1, 3), "sliced": x[..., ::2].transpose(1, 3)}[layout]
+    x = laid_out(layout, device)
     twice = lambda a: torch_ext.mydropout(  # noqa: E731
         torch_ext.mydropout2d(torch_ext.mydropout(a, 0.5, seed=1), 0.5, seed=2), 0.5, seed=3)
     out = twice(x)

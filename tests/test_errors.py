@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.func import grad
 
 import torch_ext
 from conftest import requires_cuda
@@ -24,6 +25,14 @@ CASES = [
     ("p string", lambda: F(X, "0.5"), TypeError, "real number"),
     ("p bool", lambda: F(X, True), TypeError, "real number"),
     ("p None", lambda: F(X, None), TypeError, "real number"),
+    # F.dropout refuses it too (torch's argument parser)
+    ("p tensor that requires grad", lambda: F(X, torch.tensor(0.5, requires_grad=True)),
+     TypeError, "requires grad"),
+    ("p under grad of it", lambda: grad(lambda p: F(X, p).sum())(torch.tensor(0.5)), TypeError,
+     "requires grad"),
+    ("module p that requires grad",
+     lambda: torch_ext.MyDropout(torch.tensor(0.5, requires_grad=True)), TypeError,
+     "requires grad"),
     ("module p", lambda: torch_ext.MyDropout(2), ValueError, P_MESSAGE + " 2"),
     ("op p", lambda: OP(X, 1.5, STATE, 0), ValueError, P_MESSAGE),
     ("op p nan", lambda: OP(X, float("nan"), STATE, 0), ValueError, P_MESSAGE),

@@ -20,6 +20,9 @@ def check_p(p):
     if type(p) is float and 0 <= p <= 1:  # the common case, before the slower type tests
         return p
     if isinstance(p, torch.Tensor) and p.dim() == 0 and p.dtype != torch.bool:
+        if p.requires_grad:  # F.dropout refuses it too; under torch.func.grad of p as well
+            raise TypeError("dropout probability must be a real number, but got a Tensor that "
+                            "requires grad: mydropout gives no gradient for it")
         p = p.item()
     if isinstance(p, bool) or not isinstance(p, numbers.Real):
         raise TypeError(f"dropout probability must be a real number, but got {type(p).__name__}")

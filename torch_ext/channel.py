@@ -37,10 +37,10 @@ def mydropout_channels(
         return function_node(mydropout_channels, (input, p, training, inplace),
                              dict(seed=seed, offset=offset, generator=generator,
                                   first_index=first_index))
-    args = prepare(input, p, training, seed, offset, generator, first_index)
-    if args is None:
+    prepared = prepare(input, p, training, seed, offset, generator, first_index)
+    if prepared is None:
         return input
-    return run(_CHANNELS, _CHANNELS_, input, args, inplace)
+    return run(_CHANNELS, _CHANNELS_, input, *prepared, inplace)
 
 
 _KEYWORDS = tuple(name for name, param in inspect.signature(mydropout_channels).parameters.items()

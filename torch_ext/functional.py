@@ -100,14 +100,15 @@ def may_share_memory(t):
     return False
 
 
-def run(op, op_, input, args, inplace):
-    """op(input, *args), or op_ on input in place, which is returned. Under torch.compile, in
+def run(op, op_, input, compiling, args, inplace):
+    """op(input, *args), or op_ on input in place, which is returned; compiling and args from
+    prepare. Under torch.compile, in
     place is op and copy_ instead: torch.compile's AOTAutograd takes a custom op's write into a
     graph input for one hidden from autograd (it is made inside the autograd Function), which
     leaves the input's gradient without the mask; and torch 2.14.1's Inductor misreads the
     input of a custom in-place op that mutates a product by one (x * 1.0) of a view. copy_ is a
     write both follow. In eager, the transforms active may change either (transforms.py)."""
-    if torch.compiler.is_compiling():
+    if compiling:
         op_ = None
     else:
         op, op_ = eager_route(op, op_)
@@ -122,8 +123,9 @@ def run(op, op_, input, args, inplace):
 
 
 def prepare(input, p, training, seed, offset, generator, first_index):
-    """The checks every functional makes, then the op's (p, state, first_index); None where
-    dropout returns the input itself (eval mode, p == 0, or an empty input)."""
+    """The checks every functional makes, then whether torch.compile traces the call and the
+    op's (p, state, first_index); None where dropout returns the input itself (eval mode,
+    p == 0, or an empty input)."""
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
     p = check_p(p)
@@ -156,7 +158,7 @@ def prepare(input, p, training, seed, offset, generator, first_index):
         # Every element is zeroed whatever the state: as F.dropout, draw nothing (so vmap's
         # default randomness="error" lets it be too).
         seed_pair = (0, 0)
-    return p, state.make(input, seed_pair, generator, compiling), first_index
+    return compiling, (p, state.make(input, seed_pair, generator, compiling), first_index)
 
 
 def mydropout(
@@ -176,7 +178,7 @@ def mydropout(
         return function_node(mydropout, (input, p, training, inplace),
                              dict(seed=seed, offset=offset, generator=generator,
                                   first_index=first_index))
-    args = prepare(input, p, training, seed, offset, generator, first_index)
-    if args is None:
+    prepared = prepare(input, p, training, seed, offset, generator, first_index)
+    if prepared is None:
         return input
-    return run(_MYDROPOUT, _MYDROPOUT_, input, args, inplace)
+    return run(_MYDROPOUT, _MYDROPOUT_, input, *prepared, inplace)

@@ -4,9 +4,12 @@
 // choice is kThreads and kUnroll in cuda/mydropout.cu. Each variant's output is checked
 // against the first one's; the per-block kernel, the fallback for unaligned calls, too. A plain
 // copy in 16-byte vectors, timed beside them, is the unit kernel without its Philox arithmetic;
-// channel dropout's pass, last, is timed for its element-by-element loads.
+// channel dropout's pass, last, is timed for its element-by-element loads. Built with
+// KERNEL_BASE, it also times another revision's unit kernel (tools/kernel_base.sh) in turn with
+// this one's.
 // Built and run on a GPU machine by tests/cuda/Makefile:
-//   make -C tests/cuda speed          (ARCH=sm_90 to name the GPU's architecture)
+//   make -C tests/cuda speed          (ARCH=sm_90 to name the GPU's architecture, BASE=DIR for
+//                                      tools/kernel_base.sh's folder)
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +19,9 @@
 
 #include "dropout_work.cuh"
 #include "launch_plan.h"
+#ifdef KERNEL_BASE
+#include "base_dropout_work.cuh"
+#endif
 
 using namespace mydropout_gpu;
 
@@ -78,12 +84,19 @@ float time_kernel(uint64_t work, unsigned threads, int sms, Args... args) {
 const mydropout_params kParams = mydropout_params_make(0.5, 42, 7, 0);
 const int64_t *const kNoState = nullptr;  // the state by value, in kParams
 
-template <typename T, int kUnroll>
+// kBase: tools/kernel_base.sh's kernel instead of this tree's.
+template <typename T, int kUnroll, bool kBase = false>
 float time_unit_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) {
   const uint64_t units = n / Unit<T>::kElems;
-  return time_kernel<dropout_unit_kernel<T, uint32_t, kUnroll>>(
-      (units + kUnroll - 1) / kUnroll, threads, sms, x, y, static_cast<uint32_t>(units), kParams,
-      kNoState);
+  const uint64_t work = (units + kUnroll - 1) / kUnroll;
+  const uint32_t units32 = static_cast<uint32_t>(units);
+#ifdef KERNEL_BASE
+  if constexpr (kBase)
+    return time_kernel<base_gpu::dropout_unit_kernel<T, uint32_t, kUnroll>>(
+        work, threads, sms, x, y, units32, kParams, kNoState);
+#endif
+  return time_kernel<dropout_unit_kernel<T, uint32_t, kUnroll>>(work, threads, sms, x, y, units32,
+                                                                 kParams, kNoState);
 }
 
 // The per-block kernel, which a call runs where no aligned unit exists (a view off 16-byte
@@ -162,6 +175,16 @@ void run_dtype(const char *name, uint64_t n, int sms) {
     variant(label + "4", time_unit_kernel<T, 4>(x, y, n, threads, sms));
   }
   variant("per-block fallback", time_block_kernel<T>(x, y, n, kThreads, sms));
+#ifdef KERNEL_BASE
+  // Two shapes, the base's row and this tree's in turn, twice over: the drift of the machine
+  // shows between the rounds, the kernels' difference within them.
+  for (int round = 0; round < 2; ++round) {
+    variant("base threads=256 unroll=2", time_unit_kernel<T, 2, true>(x, y, n, 256, sms));
+    variant("threads=256 unroll=2", time_unit_kernel<T, 2>(x, y, n, 256, sms));
+    variant("base threads=512 unroll=1", time_unit_kernel<T, 1, true>(x, y, n, 512, sms));
+    variant("threads=512 unroll=1", time_unit_kernel<T, 1>(x, y, n, 512, sms));
+  }
+#endif
 
   std::vector<float> host_mult(n / kSpatial);  // every other pair dropped
   for (size_t i = 0; i < host_mult.size(); ++i) host_mult[i] = i % 2 ? 2.0f : 0.0f;

@@ -13,7 +13,8 @@
 #             launch counts, whose profiler (CUPTI) would hook the CUDA API beside the sanitizer.
 #   speed     benchmarks/cuda_kernel_speed.cu: the unit kernel over threads per block and
 #             units in flight, against cudaMemcpyAsync (pick kThreads and kUnroll from it),
-#             and the channel pass
+#             and the channel pass; where .kernel-base/ is (tools/kernel_base.sh, carried to the
+#             machine), that revision's unit kernel too, in turn with this one's
 #   profile   benchmarks/host_overhead.py: where a call of 2**20 elements spends its time,
 #             ours and nn.Dropout's, forward and forward+backward (the small sizes' gap)
 #   models    benchmarks/models.py: training steps of whole models, torch's dropout and ours;
@@ -21,16 +22,16 @@
 # e.g. `bash tools/gpu_session.sh tests bench`. Logs and results go to $OUT (what the device
 # tool brings back; at most 8 files, so channels.py and models.py print into bench.log), else
 # to gpu-out/. A failing stage does not stop the next.
-# A task lent a GPU has 15 minutes of device time in all, the machine's start included, and a
-# call runs 10 minutes at most: so the whole session is one call (timeout_s 560). Each stage
-# is cut off after its own limit, in seconds: LIMIT_TESTS=180, LIMIT_BENCH=90 (and
-# LIMIT_CHANNELS=30), LIMIT_MEMCHECK=125, LIMIT_SPEED=45, LIMIT_PROFILE=30; and none runs past
-# SESSION_LIMIT=540 from the start (the build included), so the call ends with its logs. On the
-# H100 (2026-11-26) tests (cut short by a crash), bench, memcheck and speed took 288 s with the
-# build, and the machine went back 30 s after the call: a second call started a new one, about
-# a minute of device time more, and rebuilt. pip is kept off the network (there is none): a
-# missing package fails at once instead of after retries. Compiler warnings fail no build there
-# (MYDROPOUT_WERROR=, tests/cuda/Makefile): its host compiler is not CI's.
+# A task lent a GPU has 15 minutes of device time in all, each machine's start included (about
+# 30 s), and a call runs 10 minutes at most: so a session is one or two calls (timeout_s 560).
+# Each stage is cut off after its own limit, in seconds: LIMIT_TESTS=180, LIMIT_BENCH=90 (and
+# LIMIT_CHANNELS=30), LIMIT_MEMCHECK=125, LIMIT_SPEED=45 (75 with a base), LIMIT_PROFILE=30;
+# and none runs past SESSION_LIMIT=540 from the start (the build included), so the call ends
+# with its logs. On the H100 (2026-11-26) all six stages took 257 s with the build; the machine
+# goes back 30 s after a call, and a later call starts a new one and rebuilds. pip is kept off
+# the network (there is none): a missing package fails at once instead of after retries.
+# Compiler warnings fail no build there (MYDROPOUT_WERROR=, tests/cuda/Makefile): its host
+# compiler is not CI's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-gpu-out}
@@ -75,9 +76,13 @@ for stage in "${stages[@]}"; do
   fi
   case $stage in
     speed)
-      timeout "$(within "${LIMIT_SPEED:-45}")" make -s -C tests/cuda speed OUT="$(mktemp -d)" \
-        ARCH="$arch" 2>&1 |
-        tee "$out/kernel_speed.txt" ;;
+      base=()
+      [ -d .kernel-base ] && base=("BASE=$PWD/.kernel-base")
+      {
+        [ ${#base[@]} -eq 0 ] || echo "base: $(cat .kernel-base/REV)"
+        timeout "$(within "${LIMIT_SPEED:-$((45 + 30 * ${#base[@]}))}")" make -s -C tests/cuda \
+          speed OUT="$(mktemp -d)" ARCH="$arch" "${base[@]}"
+      } 2>&1 | tee "$out/kernel_speed.txt" ;;
     tests)
       # In worker processes of pytest-xdist where it is there (the GPU image has it), a test
       # that crashes its process fails alone; in one process (2026-11-26) it took every test

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Another revision's CUDA unit kernel, for the speed stage (benchmarks/cuda_kernel_speed.cu) to
+# time beside the working tree's in one process, in turn, where one machine's drift between
+# calls is as large as the changes measured (a point or two). REV's csrc/philox.h and
+# cuda/dropout_work.cuh, renamed out of the way (base_philox*, BASE_PHILOX_*, namespace
+# base_gpu), go to .kernel-base/ (or DIR); both kernels share csrc/mydropout.h, so REV's
+# mydropout_params must be the working tree's. A lent GPU machine has no .git: make it here,
+# then name .kernel-base in the device call's carry:
+#   bash tools/kernel_base.sh main && bash tools/gpu_session.sh speed
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rev=${1:?usage: tools/kernel_base.sh REV [DIR]}
+out=${2:-.kernel-base}
+mkdir -p "$out"
+rename() {
+  sed -e 's/\bphilox/base_philox/g; s/\bPHILOX_/BASE_PHILOX_/g; s/\bmydropout_gpu\b/base_gpu/g' \
+    -e 's/\bMYDROPOUT_\(PHILOX_H\|DROPOUT_WORK_CUH\)\b/BASE_\1/g'
+}
+git show "$rev:csrc/philox.h" | rename >"$out/base_philox.h"
+git show "$rev:cuda/dropout_work.cuh" | rename >"$out/base_dropout_work.cuh"
+git rev-parse --short "$rev" >"$out/REV"

@@ -2,9 +2,10 @@
 // block and units each thread loads before it computes (kUnroll), against
 // cudaMemcpyAsync device to device, the copy ceiling, on one GPU in one run. The product's
 // choice is kThreads and kUnroll in cuda/mydropout.cu. Each variant's output is checked
-// against the first one's; the per-block kernel, the fallback for unaligned calls, too. A plain
-// copy in 16-byte vectors, timed beside them, is the unit kernel without its Philox arithmetic;
-// channel dropout's pass, last, is timed for its element-by-element loads. Built with
+// against the first one's; the per-block kernel, the fallback for unaligned calls, too. Plain
+// copies in 16-byte vectors, timed beside them, are the unit kernel without its Philox
+// arithmetic, in its walk and two others; channel dropout's pass, last, is timed for its
+// element-by-element loads. Built with
 // KERNEL_BASE, it also times another revision's unit kernel (tools/kernel_base.sh) in turn with
 // this one's.
 // Built and run on a GPU machine by tests/cuda/Makefile:
@@ -121,17 +122,40 @@ float time_channel_pass(const T *x, T *y, uint64_t n, const float *mult, bool ch
       mult, kChannels, kSpatial, channels_last);
 }
 
-// The unit kernel's grid-stride walk and 16-byte loads and stores with nothing computed: where it
-// runs at cudaMemcpyAsync's speed and the unit kernel does not, the arithmetic is what is slower.
+// Copies in 16-byte vectors with nothing computed, three ways of walking: kStride is the unit
+// kernel's (a resident grid, a grid-stride loop), so that where it runs at cudaMemcpyAsync's speed
+// and the unit kernel does not, the arithmetic is what is slower; kOnce, one vector a thread over
+// as many blocks as that takes, is how torch's elementwise kernels launch; kStreaming is kStride
+// with evict-first loads and stores (__ldcs, __stcs). One nearer cudaMemcpyAsync than kStride
+// is a walk worth trying in the unit kernel.
+enum class Walk { kStride, kOnce, kStreaming };
+
+template <Walk kWalk>
 __global__ void vector_copy_kernel(const uint4 *x, uint4 *y, uint32_t vectors) {
-  const uint32_t stride = gridDim.x * blockDim.x;
-  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < vectors; i += stride) y[i] = x[i];
+  const uint32_t first = blockIdx.x * blockDim.x + threadIdx.x;
+  if constexpr (kWalk == Walk::kOnce) {
+    if (first < vectors) y[first] = x[first];
+  } else {
+    for (uint32_t i = first; i < vectors; i += gridDim.x * blockDim.x) {
+      if constexpr (kWalk == Walk::kStreaming)
+        __stcs(&y[i], __ldcs(&x[i]));
+      else
+        y[i] = x[i];
+    }
+  }
 }
 
+template <Walk kWalk>
 float time_vector_copy(const void *x, void *y, size_t bytes, unsigned threads, int sms) {
   const uint32_t vectors = static_cast<uint32_t>(bytes / sizeof(uint4));
-  return time_kernel<vector_copy_kernel>(vectors, threads, sms, static_cast<const uint4 *>(x),
-                                         static_cast<uint4 *>(y), vectors);
+  const uint4 *from = static_cast<const uint4 *>(x);
+  uint4 *to = static_cast<uint4 *>(y);
+  if constexpr (kWalk == Walk::kOnce) {
+    const unsigned blocks = (vectors + threads - 1) / threads;
+    return median_ms(
+        [&] { vector_copy_kernel<kWalk><<<blocks, threads, 0, 0>>>(from, to, vectors); });
+  }
+  return time_kernel<vector_copy_kernel<kWalk>>(vectors, threads, sms, from, to, vectors);
 }
 
 template <typename T>
@@ -147,15 +171,20 @@ void run_dtype(const char *name, uint64_t n, int sms) {
   const float copy_ms =
       median_ms([&] { cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice); });
   auto add = [&](const std::string &variant, float ms) {
-    std::printf("%-9s %11llu %-22s %9.4f %8.1f %7.1f%%\n", name,
+    std::printf("%-9s %11llu %-26s %9.4f %8.1f %7.1f%%\n", name,
                 static_cast<unsigned long long>(n), variant.c_str(), ms,
                 2.0 * bytes / (ms * 1e6), 100.0 * copy_ms / ms);
   };
   add("cudaMemcpy", copy_ms);
-  const float vector_ms = time_vector_copy(x, y, bytes, kThreads, sms);
-  check(cudaMemcpy(first.data(), y, bytes, cudaMemcpyDeviceToHost), "download");
-  if (first != host) std::printf("MISMATCH: %s vector copy differs from its input\n", name);
-  add("vector copy, no Philox", vector_ms);
+  auto copied = [&](const std::string &variant, float ms) {
+    check(cudaMemcpy(first.data(), y, bytes, cudaMemcpyDeviceToHost), "download");
+    if (first != host)
+      std::printf("MISMATCH: %s %s differs from its input\n", name, variant.c_str());
+    add(variant, ms);
+  };
+  copied("vector copy, no Philox", time_vector_copy<Walk::kStride>(x, y, bytes, kThreads, sms));
+  copied("vector copy, once", time_vector_copy<Walk::kOnce>(x, y, bytes, kThreads, sms));
+  copied("vector copy, streaming", time_vector_copy<Walk::kStreaming>(x, y, bytes, kThreads, sms));
 
   bool have_first = false;
   auto variant = [&](const std::string &label, float ms) {
@@ -208,7 +237,7 @@ int main() {
   check(cudaGetDeviceProperties(&prop, 0), "device");
   std::printf("%s, %d SMs; median of %d runs; GB/s counts bytes read plus written\n",
               prop.name, prop.multiProcessorCount, kRuns);
-  std::printf("%-9s %11s %-22s %9s %8s %8s\n", "dtype", "n", "variant", "ms", "GB/s",
+  std::printf("%-9s %11s %-26s %9s %8s %8s\n", "dtype", "n", "variant", "ms", "GB/s",
               "of copy");
   // At 2**22 elements, input and output together (32 MiB in float32, 16 in 16-bit types) stay
   // in an H100's 50 MB L2, so the unit kernel runs at the L2's pace or at its arithmetic's:

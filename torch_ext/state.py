@@ -5,11 +5,13 @@ CUDA graph replay or a compiled graph needs it there."""
 import struct
 
 import torch
-from torch._C._functorch import TransformType
+from torch._C._functorch import TransformType, maybe_current_level
 from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
 from torch.fx.experimental.proxy_tensor import get_proxy_mode
 
 _INT64_PAIR = struct.Struct("=qq")
+# The op's own C++ callable, for eager calls: as in transforms.eager_route.
+_PHILOX_STATE = torch.ops.torch_ext.philox_state.op
 
 
 def make(input, seed_pair, generator, compiling):
@@ -39,9 +41,9 @@ def _drawn_state(input, generator, compiling):
     if compiling:
         return torch.ops.torch_ext.philox_state(input, generator)
     drawn_for = input
-    if torch._C._functorch.maybe_current_level() is not None:
+    if maybe_current_level() is not None:
         drawn_for = _vmap_probe(input)
-    return torch.ops.torch_ext.philox_state(drawn_for, generator, _draw_to_cpu(input))
+    return _PHILOX_STATE(drawn_for, generator, _draw_to_cpu(input))
 
 
 def _vmap_probe(input):

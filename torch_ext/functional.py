@@ -51,6 +51,8 @@ def _as_int64(name, value):
 
 def _checked_seed(seed, offset, generator):
     """(seed, offset) as the int64s of the op's state, or None where the state is drawn."""
+    if seed is None and type(offset) is int and offset == 0:  # the common case, first
+        return None
     offset = _as_int64("offset", offset)
     if seed is None:
         if offset != 0:
@@ -112,14 +114,16 @@ def run(op, op_, input, compiling, args, inplace):
         op_ = None
     else:
         op, op_ = eager_route(op, op_)
+    # Passed one by one: a call with *args builds a tuple first, a tenth of a µs a small call.
+    p, op_state, first_index = args
     if not inplace:
-        return op(input, *args)
+        return op(input, p, op_state, first_index)
     if op_ is not None:
-        op_(input, *args)
+        op_(input, p, op_state, first_index)
         return input
     if may_share_memory(input):
         raise RuntimeError(SHARED_MEMORY_MESSAGE)
-    return input.copy_(op(input, *args))
+    return input.copy_(op(input, p, op_state, first_index))
 
 
 def prepare(input, p, training, seed, offset, generator, first_index):
@@ -143,8 +147,11 @@ def prepare(input, p, training, seed, offset, generator, first_index):
     # The op bounds first_index by 2**63 less its mask draws; this keeps ints past int64 from
     # the op's argument parser, whose message would be unclear. A SymInt (torch.export tracing
     # one made from a dynamic size) cannot be past int64, and the op checks its range.
-    if (isinstance(first_index, torch.Tensor) and torch.jit.is_tracing()
-            and first_index.dtype == torch.int64 and first_index.dim() == 0):
+    # An int first: isinstance(int, torch.Tensor) takes torch's metaclass, which a small call
+    # notices.
+    if (type(first_index) is not int and isinstance(first_index, torch.Tensor)
+            and torch.jit.is_tracing() and first_index.dtype == torch.int64
+            and first_index.dim() == 0):
         # torch.jit.trace makes a size such a tensor; the trace keeps its value, as torch
         # warns (TracerWarning).
         first_index = int(first_index)

@@ -5,9 +5,8 @@
 // against the first one's; the per-block kernel, the fallback for unaligned calls, too. Plain
 // copies in 16-byte vectors, timed beside them, are the unit kernel without its Philox
 // arithmetic, in its walk and two others; channel dropout's pass, last, is timed for its
-// element-by-element loads. Built with
-// KERNEL_BASE, it also times another revision's unit kernel (tools/kernel_base.sh) in turn with
-// this one's.
+// element-by-element loads. Built with KERNEL_BASE, it also times another revision's unit
+// kernel (tools/kernel_base.sh) in turn with this one's.
 // Built and run on a GPU machine by tests/cuda/Makefile:
 //   make -C tests/cuda speed          (ARCH=sm_90 to name the GPU's architecture, BASE=DIR for
 //                                      tools/kernel_base.sh's folder)

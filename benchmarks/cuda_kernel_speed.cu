@@ -175,11 +175,16 @@ void run_dtype(const char *name, uint64_t n, int sms) {
                 2.0 * bytes / (ms * 1e6), 100.0 * copy_ms / ms);
   };
   add("cudaMemcpy", copy_ms);
+  // y zeroed before each variant that is checked, so that one which leaves part of it unwritten
+  // does not pass on the output of the one before.
+  auto clear = [&] { check(cudaMemset(y, 0, bytes), "memset"); };
+  clear();
   auto copied = [&](const std::string &variant, float ms) {
     check(cudaMemcpy(first.data(), y, bytes, cudaMemcpyDeviceToHost), "download");
     if (first != host)
       std::printf("MISMATCH: %s %s differs from its input\n", name, variant.c_str());
     add(variant, ms);
+    clear();
   };
   copied("vector copy, no Philox", time_vector_copy<Walk::kStride>(x, y, bytes, kThreads, sms));
   copied("vector copy, once", time_vector_copy<Walk::kOnce>(x, y, bytes, kThreads, sms));
@@ -195,6 +200,7 @@ void run_dtype(const char *name, uint64_t n, int sms) {
       std::printf("MISMATCH: %s %s differs from the first variant\n", name, label.c_str());
     }
     add(label, ms);
+    clear();
   };
   for (unsigned threads : {128u, 256u, 512u}) {
     const std::string label = "threads=" + std::to_string(threads) + " unroll=";

@@ -36,7 +36,7 @@ def test_speed_program_builds_beside_a_base_kernel(tmp_path):
     base = tmp_path / "base"
     subprocess.run(["bash", str(ROOT / "tools" / "kernel_base.sh"), "HEAD", str(base)], check=True,
                    cwd=ROOT)
-    program = tmp_path / "cuda_kernel_speed"
+    program = tmp_path / "cuda_kernel_speed_beside_base"
     make_cuda(tmp_path, str(program), "ARCH=sm_90", f"BASE={base}")
     symbols = program.read_bytes()
     assert b"8base_gpu19dropout_unit_kernel" in symbols

@@ -7,15 +7,20 @@
 # mydropout_params must be the working tree's. A lent GPU machine has no .git: make it here,
 # then name .kernel-base in the device call's carry:
 #   bash tools/kernel_base.sh main && bash tools/gpu_session.sh speed
+# DIR, where relative, is from the project root, as tests/cuda/Makefile's BASE is. The three
+# files are made aside and moved in together, so that a failure leaves DIR as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rev=${1:?usage: tools/kernel_base.sh REV [DIR]}
 out=${2:-.kernel-base}
-mkdir -p "$out"
 rename() {
   sed -e 's/\bphilox/base_philox/g; s/\bPHILOX_/BASE_PHILOX_/g; s/\bmydropout_gpu\b/base_gpu/g' \
     -e 's/\bMYDROPOUT_\(PHILOX_H\|DROPOUT_WORK_CUH\)\b/BASE_\1/g'
 }
-git show "$rev:csrc/philox.h" | rename >"$out/base_philox.h"
-git show "$rev:cuda/dropout_work.cuh" | rename >"$out/base_dropout_work.cuh"
-git rev-parse --short "$rev" >"$out/REV"
+made=$(mktemp -d)
+trap 'rm -rf "$made"' EXIT
+git show "$rev:csrc/philox.h" | rename >"$made/base_philox.h"
+git show "$rev:cuda/dropout_work.cuh" | rename >"$made/base_dropout_work.cuh"
+git rev-parse --short "$rev" >"$made/REV"
+mkdir -p "$out"
+mv "$made"/* "$out"/

@@ -102,20 +102,18 @@ def may_share_memory(t):
     return False
 
 
-def run(op, op_, input, compiling, args, inplace):
-    """op(input, *args), or op_ on input in place, which is returned; compiling and args from
-    prepare. Under torch.compile, in
-    place is op and copy_ instead: torch.compile's AOTAutograd takes a custom op's write into a
-    graph input for one hidden from autograd (it is made inside the autograd Function), which
-    leaves the input's gradient without the mask; and torch 2.14.1's Inductor misreads the
-    input of a custom in-place op that mutates a product by one (x * 1.0) of a view. copy_ is a
-    write both follow. In eager, the transforms active may change either (transforms.py)."""
+def run(op, op_, input, compiling, p, op_state, first_index, inplace):
+    """op(input, p, op_state, first_index), or op_ on input in place, which is returned; the
+    arguments from compiling to first_index are prepare's. Under torch.compile, in place is op and
+    copy_ instead: torch.compile's AOTAutograd takes a custom op's write into a graph input for one
+    hidden from autograd (it is made inside the autograd Function), which leaves the input's
+    gradient without the mask; and torch 2.14.1's Inductor misreads the input of a custom in-place
+    op that mutates a product by one (x * 1.0) of a view. copy_ is a write both follow. In eager,
+    the transforms active may change either (transforms.py)."""
     if compiling:
         op_ = None
     else:
         op, op_ = eager_route(op, op_)
-    # Passed one by one: a call with *args builds a tuple first, a tenth of a µs a small call.
-    p, op_state, first_index = args
     if not inplace:
         return op(input, p, op_state, first_index)
     if op_ is not None:
@@ -128,7 +126,7 @@ def run(op, op_, input, compiling, args, inplace):
 
 def prepare(input, p, training, seed, offset, generator, first_index):
     """The checks every functional makes, then whether torch.compile traces the call and the
-    op's (p, state, first_index); None where dropout returns the input itself (eval mode,
+    op's p, state and first_index; None where dropout returns the input itself (eval mode,
     p == 0, or an empty input)."""
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"mydropout: input must be a Tensor, but got {type(input).__name__}")
@@ -165,7 +163,7 @@ def prepare(input, p, training, seed, offset, generator, first_index):
         # Every element is zeroed whatever the state: as F.dropout, draw nothing (so vmap's
         # default randomness="error" lets it be too).
         seed_pair = (0, 0)
-    return compiling, (p, state.make(input, seed_pair, generator, compiling), first_index)
+    return compiling, p, state.make(input, seed_pair, generator, compiling), first_index
 
 
 def mydropout(

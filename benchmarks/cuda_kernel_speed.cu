@@ -1,12 +1,13 @@
 // Speed of the CUDA unit kernel (cuda/dropout_work.cuh) over its tuning choices, threads per
 // block and units each thread loads before it computes (kUnroll), against
 // cudaMemcpyAsync device to device, the copy ceiling, on one GPU in one run. The product's
-// choice is kThreads and kUnroll in cuda/mydropout.cu. Each variant's output is checked
-// against the first one's; the per-block kernel, the fallback for unaligned calls, too. Plain
-// copies in 16-byte vectors, timed beside them, are the unit kernel without its Philox
-// arithmetic, in its walk and two others; channel dropout's pass, last, is timed for its
-// element-by-element loads. Built with KERNEL_BASE, it also times another revision's unit
-// kernel (tools/kernel_base.sh) in turn with this one's.
+// choice is kThreads and kUnroll in cuda/launch_plan.h, and its grid grid_blocks'. Each
+// variant's output is checked against the first one's; the per-block kernel, the fallback for
+// unaligned calls, too. Plain copies in 16-byte vectors, timed beside them, are the unit
+// kernel without its Philox arithmetic; they and the unit kernel are also timed on a grid of
+// only the blocks the GPU keeps resident at once, the launch before 2026-11-26. Channel
+// dropout's pass, last, is timed for its element-by-element loads. Built with KERNEL_BASE, it
+// also times another revision's unit kernel (tools/kernel_base.sh) in turn with this one's.
 // Built and run on a GPU machine by tests/cuda/Makefile:
 //   make -C tests/cuda speed          (ARCH=sm_90 to name the GPU's architecture, BASE=DIR for
 //                                      tools/kernel_base.sh's folder)
@@ -70,14 +71,21 @@ void fill_bits(std::vector<unsigned char> &host) {
   }
 }
 
-// kKernel on the grid the product's launchers give `work` threads' worth of it (grid_blocks,
-// launch_plan.h), timed.
-template <auto kKernel, typename... Args>
-float time_kernel(uint64_t work, unsigned threads, int sms, Args... args) {
+// Blocks of kKernel that the GPU keeps resident at once: `resident` grids' size.
+template <auto kKernel> unsigned resident_blocks(unsigned threads, int sms) {
   int per_sm = 0;
   check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, threads, 0),
         "occupancy");
-  const unsigned blocks = grid_blocks(work, threads, sms, per_sm);
+  return static_cast<unsigned>(sms * per_sm);
+}
+
+// kKernel timed on the grid the product's launchers give `work` threads' worth of it
+// (grid_blocks, launch_plan.h), or, where `resident`, on no more blocks than the GPU keeps
+// resident at once.
+template <auto kKernel, typename... Args>
+float time_kernel(uint64_t work, unsigned threads, int sms, bool resident, Args... args) {
+  const unsigned blocks = grid_blocks(
+      work, threads, resident ? resident_blocks<kKernel>(threads, sms) : kMaxBlocks);
   return median_ms([&] { kKernel<<<blocks, threads, 0, 0>>>(args...); });
 }
 
@@ -86,25 +94,26 @@ const int64_t *const kNoState = nullptr;  // the state by value, in kParams
 
 // kBase: tools/kernel_base.sh's kernel instead of this tree's.
 template <typename T, int kUnroll, bool kBase = false>
-float time_unit_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) {
+float time_unit_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms,
+                       bool resident = false) {
   const uint64_t units = n / Unit<T>::kElems;
   const uint64_t work = (units + kUnroll - 1) / kUnroll;
   const uint32_t units32 = static_cast<uint32_t>(units);
 #ifdef KERNEL_BASE
   if constexpr (kBase)
     return time_kernel<base_gpu::dropout_unit_kernel<T, uint32_t, kUnroll>>(
-        work, threads, sms, x, y, units32, kParams, kNoState);
+        work, threads, sms, resident, x, y, units32, kParams, kNoState);
 #endif
-  return time_kernel<dropout_unit_kernel<T, uint32_t, kUnroll>>(work, threads, sms, x, y, units32,
-                                                                 kParams, kNoState);
+  return time_kernel<dropout_unit_kernel<T, uint32_t, kUnroll>>(work, threads, sms, resident, x,
+                                                                 y, units32, kParams, kNoState);
 }
 
 // The per-block kernel, which a call runs where no aligned unit exists (a view off 16-byte
 // alignment, a first_index not a multiple of 4): the price of that fallback.
 template <typename T>
 float time_block_kernel(const T *x, T *y, uint64_t n, unsigned threads, int sms) {
-  return time_kernel<dropout_block_kernel<T, const T *>>(philox_blocks(0, n), threads, sms, x, y,
-                                                         static_cast<int64_t>(n), kParams,
+  return time_kernel<dropout_block_kernel<T, const T *>>(philox_blocks(0, n), threads, sms, false,
+                                                         x, y, static_cast<int64_t>(n), kParams,
                                                          kNoState);
 }
 
@@ -117,44 +126,25 @@ template <typename T>
 float time_channel_pass(const T *x, T *y, uint64_t n, const float *mult, bool channels_last,
                         int sms) {
   return time_kernel<channel_kernel<T, uint32_t, kChannelUnroll>>(
-      (n + kChannelUnroll - 1) / kChannelUnroll, kThreads, sms, x, y, static_cast<uint32_t>(n),
+      (n + kChannelUnroll - 1) / kChannelUnroll, kThreads, sms, false, x, y,
+      static_cast<uint32_t>(n),
       mult, kChannels, kSpatial, channels_last);
 }
 
-// Copies in 16-byte vectors with nothing computed, three ways of walking: kStride is the unit
-// kernel's (a resident grid, a grid-stride loop), so that where it runs at cudaMemcpyAsync's speed
-// and the unit kernel does not, the arithmetic is what is slower; kOnce, one vector a thread over
-// as many blocks as that takes, is how torch's elementwise kernels launch; kStreaming is kStride
-// with evict-first loads and stores (__ldcs, __stcs). One nearer cudaMemcpyAsync than kStride
-// is a walk worth trying in the unit kernel.
-enum class Walk { kStride, kOnce, kStreaming };
-
-template <Walk kWalk>
+// Copies in 16-byte vectors with nothing computed, in the unit kernel's grid-stride loop: where
+// it runs at cudaMemcpyAsync's speed and the unit kernel does not, the arithmetic is what is
+// slower.
 __global__ void vector_copy_kernel(const uint4 *x, uint4 *y, uint32_t vectors) {
-  const uint32_t first = blockIdx.x * blockDim.x + threadIdx.x;
-  if constexpr (kWalk == Walk::kOnce) {
-    if (first < vectors) y[first] = x[first];
-  } else {
-    for (uint32_t i = first; i < vectors; i += gridDim.x * blockDim.x) {
-      if constexpr (kWalk == Walk::kStreaming)
-        __stcs(&y[i], __ldcs(&x[i]));
-      else
-        y[i] = x[i];
-    }
-  }
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < vectors;
+       i += gridDim.x * blockDim.x)
+    y[i] = x[i];
 }
 
-template <Walk kWalk>
-float time_vector_copy(const void *x, void *y, size_t bytes, unsigned threads, int sms) {
+float time_vector_copy(const void *x, void *y, size_t bytes, int sms, bool resident) {
   const uint32_t vectors = static_cast<uint32_t>(bytes / sizeof(uint4));
-  const uint4 *from = static_cast<const uint4 *>(x);
-  uint4 *to = static_cast<uint4 *>(y);
-  if constexpr (kWalk == Walk::kOnce) {
-    const unsigned blocks = (vectors + threads - 1) / threads;
-    return median_ms(
-        [&] { vector_copy_kernel<kWalk><<<blocks, threads, 0, 0>>>(from, to, vectors); });
-  }
-  return time_kernel<vector_copy_kernel<kWalk>>(vectors, threads, sms, from, to, vectors);
+  return time_kernel<vector_copy_kernel>(vectors, kThreads, sms, resident,
+                                         static_cast<const uint4 *>(x), static_cast<uint4 *>(y),
+                                         vectors);
 }
 
 template <typename T>
@@ -186,9 +176,8 @@ void run_dtype(const char *name, uint64_t n, int sms) {
     add(variant, ms);
     clear();
   };
-  copied("vector copy, no Philox", time_vector_copy<Walk::kStride>(x, y, bytes, kThreads, sms));
-  copied("vector copy, once", time_vector_copy<Walk::kOnce>(x, y, bytes, kThreads, sms));
-  copied("vector copy, streaming", time_vector_copy<Walk::kStreaming>(x, y, bytes, kThreads, sms));
+  copied("vector copy, no Philox", time_vector_copy(x, y, bytes, sms, false));
+  copied("vector copy, resident grid", time_vector_copy(x, y, bytes, sms, true));
 
   bool have_first = false;
   auto variant = [&](const std::string &label, float ms) {
@@ -208,15 +197,15 @@ void run_dtype(const char *name, uint64_t n, int sms) {
     variant(label + "2", time_unit_kernel<T, 2>(x, y, n, threads, sms));
     variant(label + "4", time_unit_kernel<T, 4>(x, y, n, threads, sms));
   }
+  variant("threads=256 unroll=2, resident", time_unit_kernel<T, 2>(x, y, n, 256, sms, true));
   variant("per-block fallback", time_block_kernel<T>(x, y, n, kThreads, sms));
 #ifdef KERNEL_BASE
-  // Two shapes, the base's row and this tree's in turn, twice over: the drift of the machine
-  // shows between the rounds, the kernels' difference within them.
+  // The base's kernel and this tree's in turn, twice over, launched as the product launches
+  // (kThreads, kUnroll): the drift of the machine shows between the rounds, the kernels'
+  // difference within them.
   for (int round = 0; round < 2; ++round) {
-    variant("base threads=256 unroll=2", time_unit_kernel<T, 2, true>(x, y, n, 256, sms));
-    variant("threads=256 unroll=2", time_unit_kernel<T, 2>(x, y, n, 256, sms));
-    variant("base threads=512 unroll=1", time_unit_kernel<T, 1, true>(x, y, n, 512, sms));
-    variant("threads=512 unroll=1", time_unit_kernel<T, 1>(x, y, n, 512, sms));
+    variant("base, as the product", time_unit_kernel<T, kUnroll, true>(x, y, n, kThreads, sms));
+    variant("this tree, as the product", time_unit_kernel<T, kUnroll>(x, y, n, kThreads, sms));
   }
 #endif
 

@@ -10,12 +10,15 @@
 
 namespace mydropout_gpu {
 
-// Threads per block of every kernel of cuda/mydropout.cu, and elements each thread of the
-// channel kernel loads before it computes: 2 to 8 bytes each, so more of them than the unit
-// kernel's units. Here, so that benchmarks/cuda_kernel_speed.cu times the channel pass as the
-// product launches it.
+// Threads per block of every kernel of cuda/mydropout.cu; units each thread of the unit kernel
+// loads before it computes; and elements each thread of the channel kernel loads before it
+// computes: 2 to 8 bytes each, so more of them than the unit kernel's units. Here, so that
+// benchmarks/cuda_kernel_speed.cu and tests/cuda/emulate.cu launch as the product does.
 constexpr unsigned kThreads = 256;
+constexpr int kUnroll = 1;
 constexpr int kChannelUnroll = 4;
+// CUDA's limit on a grid's x dimension.
+constexpr unsigned kMaxBlocks = 0x7fffffff;
 
 // Elements [0, head) and [tail, n) take the per-block kernel, the units between them the unit
 // kernel. The head ends at the first element that starts a Philox block and sits on 16-byte
@@ -57,13 +60,14 @@ cudaError_t run_plan(const T *x, T *y, int64_t n, int64_t unit_elems,
   return err;
 }
 
-// Blocks of `threads` for `work` threads' worth of work: no more than the GPU keeps resident
-// at once, so there is no second, partial wave; a grid-stride loop does the rest.
-inline unsigned grid_blocks(uint64_t work, unsigned threads, int sms, int blocks_per_sm) {
+// Blocks of `threads` for `work` threads' worth of work: one step for each thread, up to
+// max_blocks, past which the kernels' grid-stride loops take more. On an H100
+// (benchmarks/cuda_kernel_speed.cu) such a grid copies at cudaMemcpyAsync's speed from 2**24
+// elements up, where a grid of only the blocks the GPU keeps resident at once, looping, reached
+// 93% of it.
+inline unsigned grid_blocks(uint64_t work, unsigned threads, unsigned max_blocks) {
   const uint64_t needed = (work + threads - 1) / threads;
-  uint64_t resident = static_cast<uint64_t>(sms) * blocks_per_sm;
-  if (resident == 0) resident = 1;
-  return static_cast<unsigned>(needed < resident ? needed : resident);
+  return static_cast<unsigned>(needed < max_blocks ? needed : max_blocks);
 }
 
 // Philox blocks that elements [first_index, first_index + n) touch: the per-block kernel's work.

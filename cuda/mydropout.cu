@@ -3,8 +3,6 @@
 // and the unit kernel, with 16-byte loads and stores, for the rest (dropout_work.cuh).
 #include <stdint.h>
 
-#include <atomic>
-
 #include "dropout_work.cuh"
 #include "launch_plan.h"
 #include "mydropout_cuda.h"
@@ -13,50 +11,19 @@ namespace {
 
 using namespace mydropout_gpu;
 
-// Units each thread loads before it computes; see benchmarks/cuda_kernel_speed.cu.
-constexpr int kUnroll = 2;
-
-// The grid for `work` threads' worth of kKernel on the current device (grid_blocks). How many
-// blocks of kThreads one SM keeps resident depends only on the kernel and the device, so it is
-// asked once per kernel and device (of the first kMaxDevices).
-constexpr int kMaxDevices = 64;
-
-template <auto kKernel>
-cudaError_t grid_for(uint64_t work, unsigned *grid) {
-  static std::atomic<int> cached[kMaxDevices];
-  int device = 0, sms = 0, per_sm = 0;
-  cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess)
-    err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  if (err != cudaSuccess) return err;
-  std::atomic<int> *slot = device < kMaxDevices ? &cached[device] : nullptr;
-  if (slot != nullptr) per_sm = slot->load(std::memory_order_relaxed);
-  if (per_sm == 0) {
-    err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, kThreads, 0);
-    if (err != cudaSuccess) return err;
-    if (slot != nullptr) slot->store(per_sm, std::memory_order_relaxed);
-  }
-  *grid = grid_blocks(work, kThreads, sms, per_sm);
-  return cudaSuccess;
-}
-
 template <auto kKernel, typename... Args>
 cudaError_t launch_grid(unsigned grid, cudaStream_t stream, Args... args) {
   kKernel<<<grid, kThreads, 0, stream>>>(args...);
   return cudaGetLastError();
 }
 
-// The grid for a kernel whose threads each take `unroll` of `count` items, built with 32-bit
-// indices (kNarrow) and 64-bit ones (kWide): kNarrow's grid, and *narrow set, where its indices
-// (up to count plus unroll per thread) fit in 32 bits with that grid (fits_index32); else
-// kWide's.
-template <auto kNarrow, auto kWide>
-cudaError_t index_grid(uint64_t count, int unroll, unsigned *grid, bool *narrow) {
-  const uint64_t work = (count + unroll - 1) / unroll;
-  cudaError_t err = grid_for<kNarrow>(work, grid);
-  if (err != cudaSuccess) return err;
-  *narrow = fits_index32(count, uint64_t{*grid} * kThreads, unroll);
-  return *narrow ? cudaSuccess : grid_for<kWide>(work, grid);
+// The grid for a kernel whose threads each take `unroll` of `count` items, and whether its
+// indices (up to count plus unroll per thread) fit in 32 bits with it (fits_index32): the
+// kernel built with 32-bit indices runs then, else the one with 64-bit ones.
+unsigned index_grid(uint64_t count, int unroll, bool *narrow) {
+  const unsigned grid = grid_blocks((count + unroll - 1) / unroll, kThreads, kMaxBlocks);
+  *narrow = fits_index32(count, uint64_t{grid} * kThreads, unroll);
+  return grid;
 }
 
 // The launchers that run_plan (launch_plan.h) calls.
@@ -67,11 +34,8 @@ struct Launch {
   template <typename T, typename Source>
   cudaError_t blocks(Source x, T *y, int64_t n, const mydropout_params &prm) const {
     if (n <= 0) return cudaSuccess;
-    constexpr auto kKernel = dropout_block_kernel<T, Source>;
-    unsigned grid = 0;
-    cudaError_t err = grid_for<kKernel>(philox_blocks(prm.first_index, n), &grid);
-    if (err != cudaSuccess) return err;
-    return launch_grid<kKernel>(grid, stream, x, y, n, prm, state);
+    const unsigned grid = grid_blocks(philox_blocks(prm.first_index, n), kThreads, kMaxBlocks);
+    return launch_grid<dropout_block_kernel<T, Source>>(grid, stream, x, y, n, prm, state);
   }
 
   template <typename T>
@@ -79,10 +43,8 @@ struct Launch {
     if (units == 0) return cudaSuccess;
     constexpr auto kNarrow = dropout_unit_kernel<T, uint32_t, kUnroll>;
     constexpr auto kWide = dropout_unit_kernel<T, uint64_t, kUnroll>;
-    unsigned grid = 0;
     bool narrow = false;
-    const cudaError_t err = index_grid<kNarrow, kWide>(units, kUnroll, &grid, &narrow);
-    if (err != cudaSuccess) return err;
+    const unsigned grid = index_grid(units, kUnroll, &narrow);
     if (narrow)
       return launch_grid<kNarrow>(grid, stream, x, y, static_cast<uint32_t>(units), prm, state);
     return launch_grid<kWide>(grid, stream, x, y, units, prm, state);
@@ -115,10 +77,8 @@ cudaError_t launch_channels(const void *xv, void *yv, const void *mult, int64_t 
   T *y = static_cast<T *>(yv);
   const Mult *m = static_cast<const Mult *>(mult);
   const uint64_t count = static_cast<uint64_t>(n);
-  unsigned grid = 0;
   bool narrow = false;
-  const cudaError_t err = index_grid<kNarrow, kWide>(count, kChannelUnroll, &grid, &narrow);
-  if (err != cudaSuccess) return err;
+  const unsigned grid = index_grid(count, kChannelUnroll, &narrow);
   if (narrow) {
     return launch_grid<kNarrow>(grid, stream, x, y, static_cast<uint32_t>(n), m,
                                 static_cast<uint32_t>(channels), static_cast<uint32_t>(spatial),

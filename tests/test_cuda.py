@@ -18,7 +18,7 @@ pytestmark = requires_cuda
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-# (1 << 23) + 5: more units than one pass of resident threads, so the grid-stride loop turns
+# (1 << 23) + 5: a grid of many waves of blocks, and a tail for the per-block kernel
 @pytest.mark.parametrize("n", [1, 3, 4, 1023, 1 << 20, (1 << 20) + 7, (1 << 23) + 5])
 @pytest.mark.parametrize("first_index", [0, 1, 2**32 - 2])
 def test_cuda_equals_cpu_forward_and_backward(dtype, n, first_index):

@@ -20,9 +20,12 @@ using namespace mydropout_gpu;
 namespace {
 
 struct Grid {
-  unsigned threads;   // per block
-  int sms, blocks_per_sm;
+  unsigned threads;  // per block
+  unsigned max_blocks;
 };
+
+// Grids small enough that the grid-stride loops go round, and the product's (launch_plan.h).
+const Grid kGrids[] = {{32, 1}, {64, 6}, {kThreads, kMaxBlocks}};
 
 // cuda/mydropout.cu's launchers, with each kernel's grid run thread after thread.
 template <typename Index, int kUnroll> struct Emulation {
@@ -33,7 +36,7 @@ template <typename Index, int kUnroll> struct Emulation {
     if (n <= 0) return cudaSuccess;
     const uint64_t work = philox_blocks(prm.first_index, n);
     const uint64_t threads =
-        uint64_t{grid_blocks(work, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
+        uint64_t{grid_blocks(work, g.threads, g.max_blocks)} * g.threads;
     for (uint64_t t = 0; t < threads; ++t) block_work(x, y, n, prm, t, threads);
     return cudaSuccess;
   }
@@ -43,7 +46,7 @@ template <typename Index, int kUnroll> struct Emulation {
     if (units == 0) return cudaSuccess;
     const uint64_t work = (units + kUnroll - 1) / kUnroll;
     const uint64_t threads =
-        uint64_t{grid_blocks(work, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
+        uint64_t{grid_blocks(work, g.threads, g.max_blocks)} * g.threads;
     if (sizeof(Index) == 4 && !fits_index32(units, threads, kUnroll))
       return cudaErrorInvalidValue;
     for (uint64_t t = 0; t < threads; ++t)
@@ -154,12 +157,11 @@ void check_all_variants(const Case &c, const Grid &g, const char *type, std::mt1
   check<T, uint32_t, 1>(c, g, type, "u32x1", rng);
   check<T, uint32_t, 2>(c, g, type, "u32x2", rng);
   check<T, uint32_t, 4>(c, g, type, "u32x4", rng);
-  check<T, uint64_t, 2>(c, g, type, "u64x2", rng);
+  check<T, uint64_t, 1>(c, g, type, "u64x1", rng);
 }
 
 template <typename T> void run_type(const char *type, std::mt19937_64 &rng) {
   constexpr int shifts = 16 / sizeof(T) + 1;
-  const Grid grids[] = {{32, 1, 1}, {64, 3, 2}, {256, 132, 8}};
   const uint64_t firsts[] = {0, 1, 2, 3, 6, (1ull << 32) - 3, (1ull << 62) + 1};
   // Every small n, with every shift of x and y and every first_index phase.
   for (int64_t n = 0; n <= 40; ++n)
@@ -167,7 +169,7 @@ template <typename T> void run_type(const char *type, std::mt19937_64 &rng) {
       for (int ys = 0; ys < shifts; ++ys)
         for (uint64_t f = 0; f < 4; ++f) {
           const Case c{n, f, xs, ys, false, 0.5, rng(), rng()};
-          check_all_variants<T>(c, grids[(n + xs) % 3], type, rng);
+          check_all_variants<T>(c, kGrids[(n + xs) % 3], type, rng);
         }
   // Larger sizes, where the grid-stride loops go round many times, and in place.
   for (int i = 0; i < 300; ++i) {
@@ -180,7 +182,7 @@ template <typename T> void run_type(const char *type, std::mt19937_64 &rng) {
                  (rng() % 5) / 5.0,
                  rng(),
                  rng()};
-    check_all_variants<T>(c, grids[i % 3], type, rng);
+    check_all_variants<T>(c, kGrids[i % 3], type, rng);
   }
 }
 
@@ -210,7 +212,7 @@ void check_channels(int64_t batch, int64_t channels, int64_t spatial, bool chann
   unsigned char *y = in_place ? in.data : out.data;
   const uint64_t work = (n + kUnroll - 1) / kUnroll;
   const uint64_t threads =
-      uint64_t{grid_blocks(work, g.threads, g.sms, g.blocks_per_sm)} * g.threads;
+      uint64_t{grid_blocks(work, g.threads, g.max_blocks)} * g.threads;
   if (sizeof(Index) == 8 || fits_index32(n, threads, kUnroll)) {
     for (uint64_t t = 0; t < threads; ++t)
       channel_work<T, Index, kUnroll>(
@@ -225,11 +227,10 @@ void check_channels(int64_t batch, int64_t channels, int64_t spatial, bool chann
 }
 
 template <typename T> void run_channels(const char *type, std::mt19937_64 &rng) {
-  const Grid grids[] = {{32, 1, 1}, {64, 3, 2}, {256, 132, 8}};
   for (int i = 0; i < 200; ++i) {
     const int64_t batch = 1 + rng() % 5, channels = 1 + rng() % 40, spatial = 1 + rng() % 70;
     const bool channels_last = i % 2, in_place = i % 5 == 0;
-    const Grid &g = grids[i % 3];
+    const Grid &g = kGrids[i % 3];
     check_channels<T, uint32_t, 1>(batch, channels, spatial, channels_last, in_place, g, type, rng);
     check_channels<T, uint32_t, 4>(batch, channels, spatial, channels_last, in_place, g, type, rng);
     check_channels<T, uint64_t, 4>(batch, channels, spatial, channels_last, in_place, g, type, rng);

@@ -27,7 +27,7 @@
 # Each stage is cut off after its own limit, in seconds: LIMIT_TESTS=180, LIMIT_BENCH=90 (and
 # LIMIT_CHANNELS=30), LIMIT_MEMCHECK=125, LIMIT_SPEED=45 (75 with a base), LIMIT_PROFILE=30;
 # and none runs past SESSION_LIMIT=540 from the start (the build included), so the call ends
-# with its logs. On the H100 (2026-11-26) all six stages took 257 s with the build; the machine
+# with its logs. On the H100 (2026-11-26) all six stages took 244 s with the build; the machine
 # goes back 30 s after a call, and a later call starts a new one and rebuilds. pip is kept off
 # the network (there is none): a missing package fails at once instead of after retries.
 # Compiler warnings fail no build there (MYDROPOUT_WERROR=, tests/cuda/Makefile): its host

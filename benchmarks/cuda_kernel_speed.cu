@@ -5,7 +5,7 @@
 // variant's output is checked against the first one's; the per-block kernel, the fallback for
 // unaligned calls, too. Plain copies in 16-byte vectors, timed beside them, are the unit
 // kernel without its Philox arithmetic; they and the unit kernel are also timed on a grid of
-// only the blocks the GPU keeps resident at once, the launch before 2026-11-26. Channel
+// only the blocks the GPU keeps resident at once, the launch before commit b51d224. Channel
 // dropout's pass, last, is timed for its element-by-element loads. Built with KERNEL_BASE, it
 // also times another revision's unit kernel (tools/kernel_base.sh) in turn with this one's.
 // Built and run on a GPU machine by tests/cuda/Makefile:
@@ -76,7 +76,7 @@ template <auto kKernel> unsigned resident_blocks(unsigned threads, int sms) {
   int per_sm = 0;
   check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kKernel, threads, 0),
         "occupancy");
-  return static_cast<unsigned>(sms * per_sm);
+  return static_cast<unsigned>(std::max(1, sms * per_sm));
 }
 
 // kKernel timed on the grid the product's launchers give `work` threads' worth of it
@@ -127,8 +127,7 @@ float time_channel_pass(const T *x, T *y, uint64_t n, const float *mult, bool ch
                         int sms) {
   return time_kernel<channel_kernel<T, uint32_t, kChannelUnroll>>(
       (n + kChannelUnroll - 1) / kChannelUnroll, kThreads, sms, false, x, y,
-      static_cast<uint32_t>(n),
-      mult, kChannels, kSpatial, channels_last);
+      static_cast<uint32_t>(n), mult, kChannels, kSpatial, channels_last);
 }
 
 // Copies in 16-byte vectors with nothing computed, in the unit kernel's grid-stride loop: where

@@ -147,8 +147,9 @@ __host__ __device__ void block_work(Source x, T *y, int64_t n, const mydropout_p
 }
 
 // Unit work: x and y 16-byte aligned, prm.first_index a multiple of 4. Each step loads
-// kUnroll units (thread, thread + threads, ...) before it computes, so that several loads
-// are in flight per thread; a warp's loads are contiguous. Index is uint32_t only where
+// kUnroll units (thread, thread + threads, ...) before it computes, a warp's loads contiguous;
+// the product takes one unit a step (kUnroll in launch_plan.h), benchmarks/cuda_kernel_speed.cu
+// more. Index is uint32_t only where
 // units + kUnroll * threads fits in it (fits_index32 in launch_plan.h).
 template <typename T, typename Index, int kUnroll>
 __host__ __device__ void unit_work(const T *x, T *y, Index units, const mydropout_params &prm,

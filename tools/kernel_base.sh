@@ -4,8 +4,9 @@
 # calls is as large as the changes measured (a point or two). REV's csrc/philox.h and
 # cuda/dropout_work.cuh, renamed out of the way (base_philox*, BASE_PHILOX_*, namespace
 # base_gpu), go to .kernel-base/ (or DIR); both kernels share csrc/mydropout.h, so REV's
-# mydropout_params must be the working tree's. A lent GPU machine has no .git: make it here,
-# then name .kernel-base in the device call's carry:
+# mydropout_params must be the working tree's. A lent GPU machine's .git is no guide (on
+# 2026-11-26 it held the session's first commit, not the tree's): make it here, then name
+# .kernel-base in the device call's carry:
 #   bash tools/kernel_base.sh main && bash tools/gpu_session.sh speed
 # DIR, where relative, is from the project root, as tests/cuda/Makefile's BASE is. The three
 # files are made aside and moved in together, so that a failure leaves DIR as it was.
